@@ -1,0 +1,98 @@
+/**
+ * Opens the store on one of its two drivers: PostgreSQL (`pg`, production, many processes) or
+ * PGlite (embedded, one process, persisted in a folder). One SQL dialect, one set of migrations
+ * and queries serve both; both return int8 and numeric as numbers, timestamptz as Date and jsonb
+ * as objects.
+ */
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { silentLogger, type Logger } from '../logger.ts';
+import { lockDataDir } from './data-dir-lock.ts';
+import { PGliteDialect } from './drivers/pglite-dialect.ts';
+import { PGliteNotifier, PgNotifier, type Notifier } from './notifier.ts';
+import type { Database } from './schema.ts';
+
+export type DriverKind = 'postgres' | 'pglite';
+
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly kind: DriverKind;
+  readonly notifier: Notifier;
+  /** PGlite only: the whole database as a gzipped tarball (test templates, backups). */
+  dump?(): Promise<Blob>;
+  close(): Promise<void>;
+}
+
+export type OpenStoreOptions =
+  | { databaseUrl: string; poolSize?: number; logger?: Logger }
+  | { dataDir: string; logger?: Logger }
+  /** An in-memory PGlite (tests, benchmarks); `loadDataDir` starts it from a dump. */
+  | { memory: true; loadDataDir?: Blob | File; logger?: Logger };
+
+const INT8 = 20;
+const NUMERIC = 1700;
+const toNumber = (value: string): number => Number(value);
+
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const logger = options.logger ?? silentLogger;
+  if ('databaseUrl' in options) return openPostgres(options.databaseUrl, options.poolSize ?? 10, logger);
+  if ('dataDir' in options) {
+    const unlock = lockDataDir(options.dataDir);
+    try {
+      const pglite = await PGlite.create(path.join(options.dataDir, 'pglite'), pgliteOptions());
+      return pgliteStore(pglite, unlock);
+    } catch (error) {
+      unlock();
+      throw error;
+    }
+  }
+  const pglite = await PGlite.create({ ...pgliteOptions(), ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}) });
+  return pgliteStore(pglite, () => undefined);
+}
+
+function pgliteOptions() {
+  return { parsers: { [INT8]: toNumber, [NUMERIC]: toNumber } };
+}
+
+function pgliteStore(pglite: PGlite, unlock: () => void): Store {
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const notifier = new PGliteNotifier(pglite);
+  return {
+    db,
+    kind: 'pglite',
+    notifier,
+    dump: () => pglite.dumpDataDir('gzip'),
+    async close() {
+      await notifier.close();
+      await db.destroy();
+      await pglite.close();
+      unlock();
+    },
+  };
+}
+
+function openPostgres(connectionString: string, poolSize: number, logger: Logger): Store {
+  const pool = new pg.Pool({
+    connectionString,
+    max: poolSize,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8 || oid === NUMERIC ? toNumber : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // A dropped idle connection must not crash the process; the next query reconnects.
+  pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const notifier = new PgNotifier(pool, connectionString, logger);
+  return {
+    db,
+    kind: 'postgres',
+    notifier,
+    async close() {
+      await notifier.close();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * Every integration suite runs on both drivers: the embedded default (PGlite, from a migrated
+ * dump) and real PostgreSQL (a database copied from the migrated template). Each `open()` gives a
+ * fresh, isolated, migrated database.
+ */
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openStore, type Store } from '../../src/store/database.ts';
+import { hasPostgres, postgresUrl } from './services.ts';
+import { PG_TEMPLATE, PGLITE_TEMPLATE_FILE } from './paths.ts';
+
+export interface StoreFactory {
+  name: 'pglite' | 'postgres';
+  available: boolean;
+  /** A fresh migrated database; closing the store drops it. */
+  open(): Promise<TestStore>;
+}
+
+export interface TestStore extends Store {
+  /** PostgreSQL only: the URL of this test database, for child processes. */
+  url?: string;
+}
+
+async function openPglite(): Promise<TestStore> {
+  const dump = new Blob([fs.readFileSync(PGLITE_TEMPLATE_FILE)]);
+  return openStore({ memory: true, loadDataDir: dump });
+}
+
+/** Creates an empty-of-data, migrated PostgreSQL database; returns its URL. */
+export async function createPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `ocq_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: postgresUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${PG_TEMPLATE}"`);
+  await admin.end();
+  const url = new URL(postgresUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: postgresUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+async function openPostgres(): Promise<TestStore> {
+  const { url, drop } = await createPostgresDatabase();
+  const store = await openStore({ databaseUrl: url });
+  return {
+    ...store,
+    db: store.db,
+    kind: store.kind,
+    notifier: store.notifier,
+    url,
+    async close() {
+      await store.close();
+      await drop();
+    },
+  };
+}
+
+export const storeFactories: StoreFactory[] = [
+  { name: 'pglite', available: true, open: openPglite },
+  { name: 'postgres', available: hasPostgres, open: openPostgres },
+];
