@@ -1,0 +1,212 @@
+/**
+ * A call's whole life, top to bottom: slot, dial record, provider, webhook, release.
+ *
+ *   1. slot      take a business slot (FIFO wait when full), as a short reservation
+ *   2. record    commit `queued -> dialing` with a fresh attempt id, fenced by the run's lease and
+ *                capped by the business's live calls in the database
+ *   3. hold      extend the slot to the call's lifetime (ring + time limit + margin)
+ *   4. dial      ask the provider; the attempt id rides in the status-callback URL
+ *   5. call id   store the provider's call id (the webhook may have stored it first)
+ *   6. webhook   each status moves the job forward only; a final status ends it
+ *   7. release   free the slot by attempt id (any process), wake the next waiter, tell the run
+ *
+ * Retryable provider errors (429, 5xx, network) back off and retry the same attempt; when the
+ * request may have reached the provider, the call is looked up first, so a retry never dials
+ * twice. Non-retryable ones fail the job with the reason (and, for credentials or caller id,
+ * the run).
+ */
+import { ProviderError } from '../domain/errors.ts';
+import { isTerminalJob } from '../domain/job-state.ts';
+import { applyCallProgress } from '../store/call-events.ts';
+import { commitDial, recordProviderCallId, rejectDial, type CommitDialResult } from '../store/dispatch.ts';
+import { newId } from '../store/ids.ts';
+import { finalizeRequestedRun } from '../store/run-flags.ts';
+import type { LeaseHeld } from '../store/run-lease.ts';
+import type { Business } from '../store/schema.ts';
+import { classifyProviderError, mayHaveReachedProvider } from '../telephony/errors.ts';
+import type { CallProgress, ProviderCall, ProviderCredentials } from '../telephony/port.ts';
+import { statusCallbackUrlFor } from '../telephony/webhook-route.ts';
+import { callSlotTtlMs, SLOT_RESERVATION_MS, type EngineContext } from './context.ts';
+import { publishRunEvent } from './run-events.ts';
+
+export interface DialTarget {
+  jobId: string;
+  phone: string;
+}
+
+export interface DialPlan {
+  business: Business;
+  /** The caller id to dial from (checked present by the caller). */
+  from: string;
+  credentials: ProviderCredentials;
+  handlerUrl: string;
+}
+
+export type DialResult =
+  | { kind: 'dialed'; attemptId: string; providerCallId: string }
+  /** Not dialled: the job was taken, the lease lost, or a cancel/stop committed first. */
+  | { kind: 'not_dialed' }
+  /** The database counts the business's cap as full (the slot pool lost state): wait for a call to end. */
+  | { kind: 'business_full' }
+  /** The provider refused this number for good; the job failed. */
+  | { kind: 'rejected'; error: ProviderError }
+  /** Every dial of this run will fail the same way (credentials, caller id): fail the run. */
+  | { kind: 'fatal'; error: ProviderError };
+
+const MAX_PROVIDER_TRIES = 6;
+
+/** Steps 1–5. `signal` aborts a slot wait (cancel, stop, lease lost, shutdown). */
+export async function dial(
+  ctx: EngineContext,
+  lease: LeaseHeld,
+  plan: DialPlan,
+  target: DialTarget,
+  signal: AbortSignal,
+): Promise<DialResult> {
+  const { business } = plan;
+  const attemptId = newId();
+
+  // 1. slot
+  const waitStarted = performance.now();
+  await ctx.slots.acquire({ businessId: business.id, attemptId, limit: business.max_concurrent_calls, ttlMs: SLOT_RESERVATION_MS }, signal);
+  ctx.metrics?.slotWaitSeconds.observe((performance.now() - waitStarted) / 1000);
+
+  // 2. record, before the provider hears of it
+  let committed: CommitDialResult | undefined;
+  try {
+    committed = await commitDial(ctx.store.db, lease, business.id, target.jobId, attemptId);
+  } finally {
+    if (committed !== 'committed') await releaseQuietly(ctx, business.id, attemptId);
+  }
+  if (committed === 'business_full') {
+    ctx.logger.warn({ businessId: business.id }, 'slot granted but the business is at its cap in the database; waiting');
+    return { kind: 'business_full' };
+  }
+  if (committed !== 'committed') return { kind: 'not_dialed' };
+
+  // 3. hold for the call's lifetime (a crash before this point frees the slot within 30 s)
+  if (!(await holdSlotForCall(ctx, business, attemptId, signal))) {
+    await onCallProgress(ctx, attemptId, { kind: 'ended', outcome: 'canceled' }, undefined);
+    return { kind: 'not_dialed' };
+  }
+
+  // 4. dial, retrying the same attempt safely
+  const request = {
+    attemptId,
+    to: target.phone,
+    from: plan.from,
+    handlerUrl: plan.handlerUrl,
+    statusCallbackUrl: statusCallbackUrlFor(ctx.config.publicUrl, attemptId),
+    ringTimeoutSeconds: business.ring_timeout_seconds,
+    timeLimitSeconds: business.call_time_limit_seconds,
+    machineDetection: business.machine_detection,
+  };
+  const dialStarted = new Date(Date.now() - 2000);
+  for (let tryNumber = 1; ; tryNumber++) {
+    let call: ProviderCall | null = null;
+    try {
+      call = await ctx.telephony.placeCall(plan.credentials, request);
+    } catch (thrown) {
+      const error = classifyProviderError(thrown);
+      if (error.retryable && mayHaveReachedProvider(error)) {
+        const found = await ctx.telephony
+          .findCallByAttempt(plan.credentials, { attemptId, to: target.phone, from: plan.from, notBefore: dialStarted })
+          .catch(() => null);
+        if (found && 'found' in found) call = found.found;
+      }
+      if (!call) {
+        if (error.retryable && tryNumber < MAX_PROVIDER_TRIES && !signal.aborted) {
+          ctx.logger.warn({ attemptId, tryNumber, code: error.code }, 'dial failed, retrying the same attempt');
+          await delay(Math.min(250 * 2 ** (tryNumber - 1), 8000));
+          continue;
+        }
+        await rejectDial(ctx.store.db, lease, attemptId, `${error.code}: ${error.message}`);
+        await releaseQuietly(ctx, business.id, attemptId);
+        ctx.metrics?.dials.inc({ outcome: 'rejected' });
+        await publishRunEvent(ctx.store.notifier, { kind: 'progress', runId: lease.runId, businessId: business.id });
+        return error.fatalForRun ? { kind: 'fatal', error } : { kind: 'rejected', error };
+      }
+    }
+    // 5. call id
+    await recordProviderCallId(ctx.store.db, lease, attemptId, call.providerCallId);
+    ctx.metrics?.dials.inc({ outcome: 'placed' });
+    return { kind: 'dialed', attemptId, providerCallId: call.providerCallId };
+  }
+}
+
+/**
+ * Turns the reservation into a slot for the call's lifetime. Fails closed: while the slot backend
+ * is down nothing dials; it retries until the backend answers or the dial is called off (false:
+ * the attempt was never dialled).
+ */
+async function holdSlotForCall(ctx: EngineContext, business: Business, attemptId: string, signal: AbortSignal): Promise<boolean> {
+  const ttlMs = callSlotTtlMs(business, ctx.config);
+  for (let wait = 100; !signal.aborted; wait = Math.min(wait * 2, 5000)) {
+    try {
+      if (await ctx.slots.extend(business.id, attemptId, ttlMs)) return true;
+      // The reservation lapsed meanwhile: queue for a slot again, with the same attempt.
+      await ctx.slots.acquire({ businessId: business.id, attemptId, limit: business.max_concurrent_calls, ttlMs }, signal);
+      return true;
+    } catch (error) {
+      if (signal.aborted) break;
+      ctx.logger.warn({ err: error, attemptId }, 'cannot hold the call slot; not dialling until the slot backend answers');
+      await delay(wait);
+    }
+  }
+  return false;
+}
+
+export type ProgressResult = 'applied' | 'ignored';
+
+/**
+ * Steps 6–7, from whichever process learns of the call's progress: the status webhook, or a
+ * reconciler that fetched the call. Applies forward only; on a final status releases the slot,
+ * and ends the run if it was waiting for its last call to finish a cancel or stop.
+ */
+export async function onCallProgress(
+  ctx: EngineContext,
+  attemptId: string,
+  progress: CallProgress,
+  providerCallId: string | undefined,
+): Promise<ProgressResult> {
+  const job = await applyCallProgress(ctx.store.db, attemptId, progress, providerCallId);
+  if (!job) return 'ignored';
+  if (isTerminalJob(job.status)) {
+    await releaseQuietly(ctx, job.business_id, attemptId);
+    ctx.metrics?.dials.inc({ outcome: job.status });
+    const ended = await finalizeRequestedRun(ctx.store.db, job.business_id, job.run_id);
+    if (ended) {
+      await publishRunEvent(ctx.store.notifier, { kind: 'ended', runId: job.run_id, businessId: job.business_id });
+      return 'applied';
+    }
+  }
+  await publishRunEvent(ctx.store.notifier, { kind: 'progress', runId: job.run_id, businessId: job.business_id });
+  return 'applied';
+}
+
+/**
+ * Releases a slot; if the slot backend is down, keeps trying in the background for a while.
+ * Failing that, the slot's own expiry frees it (never before the call can have ended).
+ */
+export async function releaseQuietly(ctx: EngineContext, businessId: string, attemptId: string): Promise<void> {
+  try {
+    await ctx.slots.release(businessId, attemptId);
+  } catch (error) {
+    ctx.logger.warn({ err: error, businessId, attemptId }, 'slot release failed; retrying in the background');
+    void (async () => {
+      for (let wait = 500; wait <= 32_000; wait *= 2) {
+        await delay(wait);
+        try {
+          await ctx.slots.release(businessId, attemptId);
+          return;
+        } catch {
+          // Still down: the next try, or finally the slot's own expiry.
+        }
+      }
+    })();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

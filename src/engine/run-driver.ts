@@ -1,0 +1,205 @@
+/**
+ * Drives one leased run: reconcile, then dial its jobs in order while the business has slots,
+ * and end it. One worker runs many drivers at once, so one long run never blocks another
+ * business. A driver stops at once when its lease is lost (every write is fenced anyway).
+ *
+ * Waiting is pushed, not polled: a slot wait is woken by the slot pool, and "wait for a call to
+ * end" is woken by run events (webhooks in any process). A slow safety poll backs both up.
+ */
+import { ProviderError, type Messages } from '../domain/errors.ts';
+import { completeRun, failRun, liveJobsOfRun, loadBusinessForDispatch, readDispatchView, type DispatchView } from '../store/dispatch.ts';
+import { finalizeRequestedRun } from '../store/run-flags.ts';
+import type { LeaseHeld } from '../store/run-lease.ts';
+import type { Business, Run } from '../store/schema.ts';
+import { dial, type DialPlan } from './call-life.ts';
+import type { EngineContext } from './context.ts';
+import { resolveCredentials } from './credentials.ts';
+import { reconcileLiveCalls, type ReconcileScope } from './reconcile.ts';
+import { publishRunEvent } from './run-events.ts';
+
+const NO_CALLER_ID: Messages = {
+  en: 'the business has no caller id: set one before starting a run',
+  he: 'לעסק אין מספר מתקשר (caller id): יש להגדיר מספר לפני הפעלת הרצה',
+};
+const NO_CREDENTIALS: Messages = {
+  en: 'no telephony provider credentials are configured for this business',
+  he: 'לא הוגדרו פרטי גישה לספק הטלפוניה עבור עסק זה',
+};
+
+/** `last_error` carries the reason in both languages. */
+export function bilingual(messages: Messages): string {
+  return `${messages.en} | ${messages.he}`;
+}
+
+/** How often a driver re-reads its business's settings (cap, caller id, limits). */
+const BUSINESS_REFRESH_MS = 5000;
+
+export class RunDriver {
+  readonly lease: LeaseHeld;
+  readonly businessId: string;
+  private readonly stopController = new AbortController();
+  private wakeWaiter: (() => void) | null = null;
+  private pendingWake = false;
+  private business: Business | undefined;
+  private businessReadAt = 0;
+  private readonly hungUp = new Set<string>();
+
+  constructor(
+    private readonly ctx: EngineContext,
+    run: Run,
+  ) {
+    this.lease = { runId: run.id, token: run.lock_token! };
+    this.businessId = run.business_id;
+  }
+
+  /** Something changed for this run (a call ended, cancel, stop): re-read now. */
+  wake(): void {
+    this.pendingWake = true;
+    this.wakeWaiter?.();
+  }
+
+  /** Lease lost or shutting down: stop before the next dial; aborts a slot wait. */
+  halt(reason: string): void {
+    if (!this.stopController.signal.aborted) this.stopController.abort(new Error(reason));
+    this.wakeWaiter?.();
+  }
+
+  get halted(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  /** The driver's loop; resolves when the run ended here or the driver was halted. */
+  async drive(): Promise<void> {
+    const signal = this.stopController.signal;
+    let reconciledEverything = false;
+    while (!signal.aborted) {
+      const business = await this.currentBusiness();
+      if (!business) return;
+      const plan = this.planFor(business);
+      if (!reconciledEverything && plan) {
+        // Takeover: settle what the previous owner left in flight before anything else.
+        await reconcileLiveCalls(this.ctx, this.reconcileScope(plan), true);
+        reconciledEverything = true;
+      }
+      const view = await readDispatchView(this.ctx.store.db, this.lease);
+      if (!view) return; // lease lost
+      if (view.cancelRequested || view.stopRequested) {
+        if (await this.windDown(view, plan)) return;
+        await this.waitForEvent(plan);
+        continue;
+      }
+      if (!view.next) {
+        if (view.live === 0 && (await completeRun(this.ctx.store.db, this.lease))) {
+          await publishRunEvent(this.ctx.store.notifier, { kind: 'ended', runId: this.lease.runId, businessId: this.businessId });
+          return;
+        }
+        await this.waitForEvent(plan);
+        continue;
+      }
+      if (!plan) {
+        await this.fail(business.caller_id ? NO_CREDENTIALS : NO_CALLER_ID);
+        return;
+      }
+      if (view.live >= Math.min(view.concurrency, business.max_concurrent_calls)) {
+        await this.waitForEvent(plan);
+        continue;
+      }
+      await this.dialNext(plan, view.next, signal);
+    }
+  }
+
+  private async dialNext(plan: DialPlan, next: NonNullable<DispatchView['next']>, signal: AbortSignal): Promise<void> {
+    try {
+      const result = await dial(this.ctx, this.lease, plan, { jobId: next.jobId, phone: next.phone }, signal);
+      if (result.kind === 'fatal') await this.fail(result.error);
+      if (result.kind === 'business_full') await this.waitForEvent(plan, 1000);
+    } catch (error) {
+      if (signal.aborted) return;
+      // Slot backend down (fail closed) or the database blipped: nothing was dialled. Back off.
+      this.ctx.logger.warn({ err: error, runId: this.lease.runId }, 'dispatch step failed; retrying');
+      await this.waitForEvent(plan, 1000);
+    }
+  }
+
+  /** Cancel or stop requested: hang up (stop), then end the run once no call is live. */
+  private async windDown(view: DispatchView, plan: DialPlan | null): Promise<boolean> {
+    if (view.stopRequested && plan) {
+      for (const job of await liveJobsOfRun(this.ctx.store.db, this.lease.runId, this.businessId)) {
+        if (!job.provider_call_id || this.hungUp.has(job.provider_call_id)) continue;
+        this.hungUp.add(job.provider_call_id);
+        await this.ctx.telephony.hangUp(plan.credentials, job.provider_call_id).catch((error: unknown) => {
+          this.hungUp.delete(job.provider_call_id!);
+          this.ctx.logger.warn({ err: error, providerCallId: job.provider_call_id }, 'hang-up failed; will retry');
+        });
+      }
+    }
+    const ended = await finalizeRequestedRun(this.ctx.store.db, this.businessId, this.lease.runId);
+    if (ended) await publishRunEvent(this.ctx.store.notifier, { kind: 'ended', runId: this.lease.runId, businessId: this.businessId });
+    return ended !== undefined;
+  }
+
+  private async fail(reason: Messages | ProviderError): Promise<void> {
+    const text = bilingual(reason instanceof ProviderError ? { en: reason.message, he: reason.he } : reason);
+    if (await failRun(this.ctx.store.db, this.lease, text)) {
+      this.ctx.logger.warn({ runId: this.lease.runId, reason: text }, 'run failed');
+      await publishRunEvent(this.ctx.store.notifier, { kind: 'ended', runId: this.lease.runId, businessId: this.businessId });
+    }
+    this.halt('run failed');
+  }
+
+  /** Waits for a wake-up or the safety poll; on the poll, checks stale calls with the provider. */
+  private async waitForEvent(plan: DialPlan | null, timeoutMs = this.ctx.config.safetyPollSeconds * 1000): Promise<void> {
+    if (this.pendingWake || this.halted) {
+      this.pendingWake = false;
+      return;
+    }
+    let timedOut = false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timedOut = true;
+        resolve();
+      }, timeoutMs);
+      this.wakeWaiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wakeWaiter = null;
+    this.pendingWake = false;
+    if (timedOut && plan && !this.halted) {
+      await reconcileLiveCalls(this.ctx, this.reconcileScope(plan), false).catch((error: unknown) => {
+        this.ctx.logger.warn({ err: error, runId: this.lease.runId }, 'reconciliation failed');
+      });
+    }
+  }
+
+  private async currentBusiness(): Promise<Business | undefined> {
+    if (!this.business || Date.now() - this.businessReadAt > BUSINESS_REFRESH_MS) {
+      this.business = (await loadBusinessForDispatch(this.ctx.store.db, this.businessId)) ?? this.business;
+      this.businessReadAt = Date.now();
+    }
+    return this.business;
+  }
+
+  private planFor(business: Business): DialPlan | null {
+    const credentials = resolveCredentials(business.provider_credentials_ref, this.ctx.config);
+    if (!business.caller_id || !credentials) return null;
+    return {
+      business,
+      from: business.caller_id,
+      credentials,
+      handlerUrl: business.call_handler_url ?? `${this.ctx.config.publicUrl}/webhooks/twilio/answer`,
+    };
+  }
+
+  private reconcileScope(plan: DialPlan): ReconcileScope {
+    const { business } = plan;
+    return {
+      lease: this.lease,
+      businessId: this.businessId,
+      credentials: plan.credentials,
+      from: plan.from,
+      staleAfterMs: (business.ring_timeout_seconds + business.call_time_limit_seconds + 30) * 1000,
+    };
+  }
+}

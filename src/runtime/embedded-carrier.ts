@@ -1,0 +1,38 @@
+/**
+ * `ocq start` runs with no outside service: the simulated carrier is mounted on the product's own
+ * server, and the Twilio adapter is pointed at it (the same adapter a real account uses). Its
+ * account is made once and kept in the data folder, so restarts reconcile against the same one.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { CarrierSimulator } from '../telephony/carrier-sim/simulator.ts';
+import { carrierSimPlugin } from '../telephony/carrier-sim/routes.ts';
+import { newSid } from '../telephony/carrier-sim/twilio-shapes.ts';
+
+export interface EmbeddedCarrier {
+  config: Config;
+  plugin: FastifyPluginAsync;
+  simulator: CarrierSimulator;
+}
+
+export function embeddedCarrier(config: Config, logger: Logger): EmbeddedCarrier {
+  const file = path.join(config.dataDir, 'sim-account.json');
+  let account: { accountSid: string; authToken: string };
+  try {
+    account = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof account;
+  } catch {
+    account = { accountSid: newSid('AC'), authToken: newSid('SK').slice(2) };
+    fs.mkdirSync(config.dataDir, { recursive: true });
+    fs.writeFileSync(file, JSON.stringify(account), { mode: 0o600 });
+  }
+  const simulator = new CarrierSimulator({ accounts: [account], logger: logger.child({ module: 'carrier-sim' }) });
+  const selfUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  return {
+    config: { ...config, twilio: { accountSid: account.accountSid, authToken: account.authToken, apiBaseUrl: selfUrl } },
+    plugin: carrierSimPlugin(simulator),
+    simulator,
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The run engine, in one process, on both setups: PGlite + in-process slots (the embedded
+ * default) and PostgreSQL + Redis. The carrier's record is the witness, never our counters.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAST_SCRIPT, startHarness, type Harness } from './support/engine-harness.ts';
+import { hasRedis, redisUrl } from './support/services.ts';
+import { storeFactories } from './support/stores.ts';
+
+const setups = [
+  { name: 'PGlite + memory slots', factory: storeFactories[0]!, redis: undefined, available: true },
+  { name: 'PostgreSQL + Redis', factory: storeFactories[1]!, redis: redisUrl, available: storeFactories[1]!.available && hasRedis },
+];
+
+describe.each(setups)('engine on $name', (setup) => {
+  let h: Harness;
+  const user = { type: 'user' as const, id: 'test-user' };
+
+  beforeAll(async () => {
+    if (setup.available) h = await startHarness(setup.factory, { redisUrl: setup.redis });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it.skipIf(!setup.available)('dials all 100 leads with concurrency 3 and never more than 3 live (the "three calls" bug)', async () => {
+    h.sim.setScript(FAST_SCRIPT);
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    const leads = await h.createLeads(business.id, 100);
+    const run = await h.createRun(business.id, leads, 3);
+    const ended = await h.waitForRun(business.id, run.id, ['completed', 'failed', 'cancelled', 'stopped']);
+    expect(ended.status).toBe('completed');
+    expect(ended.cursor_position).toBe(100);
+    const line = h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
+    expect(line.dials).toHaveLength(100);
+    expect(line.duplicates).toEqual([]);
+    expect(line.highWater).toBeLessThanOrEqual(3);
+    expect(line.highWater).toBe(3);
+    await h.expectCountersAgree(business.id, run.id);
+  });
+
+  it.skipIf(!setup.available)('two runs of one business share its cap', async () => {
+    h.sim.setScript(FAST_SCRIPT);
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    const runs = await Promise.all([0, 1].map(async () => h.createRun(business.id, await h.createLeads(business.id, 30), 3)));
+    for (const run of runs) expect((await h.waitForRun(business.id, run.id, ['completed', 'failed'])).status).toBe('completed');
+    const line = h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
+    expect(line.dials).toHaveLength(60);
+    expect(line.highWater).toBeLessThanOrEqual(3);
+    expect(line.duplicates).toEqual([]);
+  });
+
+  it.skipIf(!setup.available)('run.concurrency lowers the cap for one run, never raises it', async () => {
+    h.sim.setScript(FAST_SCRIPT);
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    const low = await h.createRun(business.id, await h.createLeads(business.id, 20), 1);
+    await h.waitForRun(business.id, low.id, ['completed']);
+    expect(h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId).highWater).toBe(1);
+    const other = await h.createBusiness({ maxConcurrentCalls: 2 });
+    const high = await h.createRun(other.id, await h.createLeads(other.id, 20), 10);
+    await h.waitForRun(other.id, high.id, ['completed']);
+    expect(h.sim.record.callerId(h.config.twilio.accountSid!, other.callerId).highWater).toBeLessThanOrEqual(2);
+  });
+
+  it.skipIf(!setup.available)('cancel: no dial leaves after the response; live calls finish; run cancelled', async () => {
+    h.sim.setScript({ ...FAST_SCRIPT, talkMs: [100, 300] });
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    const run = await h.createRun(business.id, await h.createLeads(business.id, 50), 3);
+    const line = () => h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
+    await h.sim.waitFor(() => line().dials.length >= 10, 20_000, '10 dials');
+    const result = await h.runControl.cancel(business.id, run.id, user);
+    const answeredAt = Date.now();
+    const dialsAtResponse = line().dials.length;
+    const ended = await h.waitForRun(business.id, run.id, ['cancelled', 'completed', 'stopped', 'failed']);
+    expect(ended.status).toBe('cancelled');
+    expect(ended.ended_at).toBeInstanceOf(Date);
+    expect(line().dials.length).toBe(dialsAtResponse);
+    for (const dial of line().dials) expect(Date.parse(dial.at)).toBeLessThanOrEqual(answeredAt);
+    expect(result.cancelledJobs).toBeGreaterThan(0);
+    expect(ended.cancelled_count).toBe(50 - dialsAtResponse);
+    expect(line().duplicates).toEqual([]);
+    await h.expectCountersAgree(business.id, run.id);
+    // Idempotent; and on an ended run, a 409-class conflict naming the status.
+    await expect(h.runControl.cancel(business.id, run.id, user)).rejects.toMatchObject({ code: 'run_already_ended', details: { status: 'cancelled' } });
+  });
+
+  it.skipIf(!setup.available)('stop: live calls are hung up at once and the run is stopped', async () => {
+    h.sim.setScript({ ...FAST_SCRIPT, talkMs: [60_000, 60_000] });
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    const run = await h.createRun(business.id, await h.createLeads(business.id, 50), 3);
+    const line = () => h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
+    await h.sim.waitFor(() => line().live === 3, 20_000, '3 live calls');
+    const { run: after } = await h.runControl.stop(business.id, run.id, user);
+    expect(after.stop_requested).toBe(true);
+    const ended = await h.waitForRun(business.id, run.id, ['stopped', 'cancelled', 'completed', 'failed'], 10_000);
+    expect(ended.status).toBe('stopped');
+    expect(line().live).toBe(0);
+    expect(line().dials).toHaveLength(3);
+    expect(ended.cancelled_count).toBe(47);
+    await h.expectCountersAgree(business.id, run.id);
+    // A second stop on the ended run conflicts, naming the status.
+    await expect(h.runControl.stop(business.id, run.id, user)).rejects.toMatchObject({ code: 'run_already_ended' });
+  });
+
+  it.skipIf(!setup.available)('a business without a caller id fails its run with the reason in English and Hebrew', async () => {
+    const business = await h.createBusiness({ callerId: null });
+    const run = await h.createRun(business.id, await h.createLeads(business.id, 3), 3);
+    const ended = await h.waitForRun(business.id, run.id, ['failed', 'completed']);
+    expect(ended.status).toBe('failed');
+    expect(ended.last_error).toMatch(/caller id/);
+    expect(ended.last_error).toMatch(/מספר מתקשר/);
+    expect(ended.cancelled_count).toBe(3);
+    await h.expectCountersAgree(business.id, run.id);
+  });
+
+  it.skipIf(!setup.available)('retryable provider errors retry the same attempt: every lead dialled once', async () => {
+    h.sim.setScript(FAST_SCRIPT);
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    h.sim.faults.failNextCreates(3, 500);
+    const run = await h.createRun(business.id, await h.createLeads(business.id, 10), 3);
+    const ended = await h.waitForRun(business.id, run.id, ['completed', 'failed']);
+    expect(ended.status).toBe('completed');
+    expect(ended.completed_count).toBe(10);
+    const line = h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
+    expect(line.duplicates).toEqual([]);
+    expect(line.dials).toHaveLength(10);
+  });
+
+  it.skipIf(!setup.available)('an invalid caller id at the provider fails the run; nothing else is dialled', async () => {
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    h.sim.setCallerIdInvalid(business.callerId);
+    const run = await h.createRun(business.id, await h.createLeads(business.id, 10), 3);
+    const ended = await h.waitForRun(business.id, run.id, ['failed', 'completed']);
+    expect(ended.status).toBe('failed');
+    expect(ended.last_error).toMatch(/caller id/i);
+    expect(ended.failed_count + ended.cancelled_count).toBe(10);
+    expect(h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId).dials).toHaveLength(0);
+    await h.expectCountersAgree(business.id, run.id);
+  });
+});
