@@ -1,0 +1,36 @@
+/**
+ * A small seeded PRNG. Each call draws from its own generator, seeded from the script seed, the
+ * account, the dialled number and how many times that number was dialled before: outcomes stay
+ * the same from run to run however the engine interleaves its dials.
+ */
+
+/** A function returning uniform numbers in [0, 1). */
+export type Random = () => number;
+
+/** mulberry32: 32-bit state, good enough spread for simulated outcomes, and fully reproducible. */
+export function mulberry32(seed: number): Random {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** FNV-1a over the parts, to turn (seed, account, number, n) into one 32-bit seed. */
+export function hashSeed(...parts: Array<string | number>): number {
+  let hash = 0x811c9dc5;
+  for (const char of parts.join('\u0000')) {
+    hash ^= char.codePointAt(0) ?? 0;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}
+
+/** A uniform integer in [min, max] (inclusive); `max < min` is read as `min`. */
+export function between(random: Random, [min, max]: readonly [number, number]): number {
+  if (max <= min) return min;
+  return Math.floor(min + random() * (max - min + 1));
+}
