@@ -23,9 +23,14 @@ export interface ReconcileScope {
   credentials: ProviderCredentials;
   /** The caller id the run dials from (the provider search needs it). */
   from: string;
-  /** Calls older than this (ms since dial) are checked with the provider even if a webhook may still come. */
+  /** Calls older than this (ms since dial) are checked with the provider: their webhook may be lost. */
   staleAfterMs: number;
+  /** When each attempt was last checked, so a long call is asked about at most every {@link RECHECK_MS}. */
+  lastChecked: Map<string, number>;
 }
+
+/** A live call is asked about at most this often. */
+export const RECHECK_MS = 30_000;
 
 /** Checks the run's live calls; `everything` on takeover, otherwise only suspicious ones. */
 export async function reconcileLiveCalls(ctx: EngineContext, scope: ReconcileScope, everything: boolean): Promise<void> {
@@ -35,6 +40,8 @@ export async function reconcileLiveCalls(ctx: EngineContext, scope: ReconcileSco
     const age = Date.now() - (job.dial_started_at?.getTime() ?? Date.now());
     const unconfirmed = job.provider_call_id === null;
     if (!everything && !unconfirmed && age < scope.staleAfterMs) continue;
+    if (!everything && !unconfirmed && Date.now() - (scope.lastChecked.get(job.attempt_id) ?? 0) < RECHECK_MS) continue;
+    scope.lastChecked.set(job.attempt_id, Date.now());
     try {
       await (unconfirmed ? adoptOrLose(ctx, scope, job, age) : refreshFromProvider(ctx, scope, job));
     } catch (error) {

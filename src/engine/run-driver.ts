@@ -43,6 +43,7 @@ export class RunDriver {
   private business: Business | undefined;
   private businessReadAt = 0;
   private readonly hungUp = new Set<string>();
+  private readonly lastChecked = new Map<string, number>();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -199,7 +200,9 @@ export class RunDriver {
       businessId: this.businessId,
       credentials: plan.credentials,
       from: plan.from,
-      staleAfterMs: (business.ring_timeout_seconds + business.call_time_limit_seconds + 30) * 1000,
+      // A final webhook can be lost: after a minute, ask the provider (at most every 30 s per call).
+      staleAfterMs: Math.min(60_000, (business.ring_timeout_seconds + business.call_time_limit_seconds) * 1000),
+      lastChecked: this.lastChecked,
     };
   }
 }

@@ -11,7 +11,7 @@ import { statusWebhookDeps } from '../engine/status-webhook.ts';
 import { Worker } from '../engine/worker.ts';
 import { buildApp } from '../http/app.ts';
 import type { Logger } from '../logger.ts';
-import { createMetrics } from '../metrics.ts';
+import { createMetrics, runsByStateFromDatabase } from '../metrics.ts';
 import { createCallSlots } from '../slots/index.ts';
 import { openStore, type Store } from '../store/database.ts';
 import { migrate } from '../store/migrate.ts';
@@ -54,12 +54,7 @@ export interface RuntimeOptions {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, logger, store } = options;
-  const metrics = createMetrics({
-    collectRunsByState: async () => {
-      const rows = await store.db.selectFrom('runs').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
-      return rows.map((row) => ({ status: row.status, count: Number(row.n) }));
-    },
-  });
+  const metrics = createMetrics({ collectRunsByState: runsByStateFromDatabase(store.db) });
   const slots = createCallSlots({ redisUrl: config.redisUrl, logger: logger.child({ module: 'slots' }) });
   const telephony = createTwilioProvider({ apiBaseUrl: config.twilio.apiBaseUrl, logger: logger.child({ module: 'telephony' }) });
   const ctx: EngineContext = { config, store, slots, telephony, logger, metrics };

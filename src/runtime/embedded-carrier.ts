@@ -9,7 +9,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { CarrierSimulator } from '../telephony/carrier-sim/simulator.ts';
-import { carrierSimPlugin } from '../telephony/carrier-sim/routes.ts';
+import { carrierSimApiRoutes } from '../telephony/carrier-sim/routes.ts';
 import { newSid } from '../telephony/carrier-sim/twilio-shapes.ts';
 
 export interface EmbeddedCarrier {
@@ -32,7 +32,8 @@ export function embeddedCarrier(config: Config, logger: Logger): EmbeddedCarrier
   const selfUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   return {
     config: { ...config, twilio: { accountSid: account.accountSid, authToken: account.authToken, apiBaseUrl: selfUrl } },
-    plugin: carrierSimPlugin(simulator),
+    // Only the Twilio-shaped API (Basic auth); the simulator's admin routes stay off the product server.
+    plugin: async (app) => app.register(carrierSimApiRoutes(simulator), { prefix: '/2010-04-01' }),
     simulator,
   };
 }

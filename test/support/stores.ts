@@ -4,11 +4,13 @@
  * fresh, isolated, migrated database.
  */
 import fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { hasPostgres, postgresUrl } from './services.ts';
-import { PG_TEMPLATE, PGLITE_TEMPLATE_FILE } from './paths.ts';
+import { testDatabaseName } from './paths.ts';
+
+const templates = inject('ocqTemplates');
 
 export interface StoreFactory {
   name: 'pglite' | 'postgres';
@@ -23,16 +25,17 @@ export interface TestStore extends Store {
 }
 
 async function openPglite(): Promise<TestStore> {
-  const dump = new Blob([fs.readFileSync(PGLITE_TEMPLATE_FILE)]);
+  const dump = new Blob([fs.readFileSync(templates.pgliteTemplateFile)]);
   return openStore({ memory: true, loadDataDir: dump });
 }
 
 /** Creates an empty-of-data, migrated PostgreSQL database; returns its URL. */
 export async function createPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `ocq_t_${randomBytes(6).toString('hex')}`;
+  if (!templates.postgresTemplate) throw new Error('no PostgreSQL template: PostgreSQL was unreachable at setup');
+  const name = testDatabaseName();
   const admin = new pg.Client({ connectionString: postgresUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${PG_TEMPLATE}"`);
+  await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${templates.postgresTemplate}"`);
   await admin.end();
   const url = new URL(postgresUrl);
   url.pathname = `/${name}`;
