@@ -48,7 +48,7 @@ describe.skipIf(!available)('worker processes on PostgreSQL + Redis', () => {
     first.proc.kill('SIGKILL');
     const killedAt = Date.now();
     await first.exited;
-    spawnTracked('rescuer:2', { OCQ_RECONCILE_WINDOW_SECONDS: '5' });
+    const rescuer = spawnTracked('rescuer:2', { OCQ_RECONCILE_WINDOW_SECONDS: '5' });
     const ended = await h.waitForRun(business.id, run.id, ['completed', 'failed', 'cancelled', 'stopped'], 40_000);
     expect(ended.status).toBe('completed');
     const audit = await listAudit(h.store.db, business.id, { limit: 50 });
@@ -62,6 +62,7 @@ describe.skipIf(!available)('worker processes on PostgreSQL + Redis', () => {
     expect(line().dials.length + ended.unknown_count).toBe(60);
     expect(line().highWater).toBeLessThanOrEqual(3);
     await h.expectCountersAgree(business.id, run.id);
+    await killChild(rescuer);
   });
 
   it('4 worker processes, 10 runs, 5 businesses: no duplicate dial, every cap held, all complete', async () => {

@@ -36,6 +36,11 @@ describe.each(setups)('engine on $name', (setup) => {
     expect(line.duplicates).toEqual([]);
     expect(line.highWater).toBeLessThanOrEqual(3);
     expect(line.highWater).toBeGreaterThan(1); // it did dial in parallel
+    // Jobs go out in creation order: the carrier saw the leads in the order they were given.
+    const jobs = await h.store.db.selectFrom('jobs').select(['phone_e164', 'position']).where('run_id', '=', run.id).execute();
+    const positionOf = new Map(jobs.map((job) => [job.phone_e164, job.position]));
+    const dialOrder = [...line.dials].sort((a, b) => a.at.localeCompare(b.at)).map((dial) => positionOf.get(dial.to));
+    expect(dialOrder).toEqual([...dialOrder].sort((a, b) => a! - b!));
     await h.expectCountersAgree(business.id, run.id);
   });
 

@@ -68,7 +68,12 @@ export async function dial(
 
   // 1. slot
   const waitStarted = performance.now();
-  await ctx.slots.acquire({ businessId: business.id, attemptId, limit: business.max_concurrent_calls, ttlMs: SLOT_RESERVATION_MS }, signal);
+  ctx.metrics?.waitingRuns.inc({ business_id: business.id });
+  try {
+    await ctx.slots.acquire({ businessId: business.id, attemptId, limit: business.max_concurrent_calls, ttlMs: SLOT_RESERVATION_MS }, signal);
+  } finally {
+    ctx.metrics?.waitingRuns.dec({ business_id: business.id });
+  }
   ctx.metrics?.slotWaitSeconds.observe((performance.now() - waitStarted) / 1000);
 
   // 2. record, before the provider hears of it
