@@ -107,6 +107,22 @@ describe.each(setups)('engine on $name', (setup) => {
     await expect(h.runControl.stop(business.id, run.id, user)).rejects.toMatchObject({ code: 'run_already_ended' });
   });
 
+  it.skipIf(!setup.available)('cancelling a run that waits for a slot ends it at once; it never dials', async () => {
+    h.sim.setScript({ ...FAST_SCRIPT, talkMs: [60_000, 60_000] });
+    const business = await h.createBusiness({ maxConcurrentCalls: 1 });
+    const line = () => h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
+    const busy = await h.createRun(business.id, await h.createLeads(business.id, 3), 1);
+    await h.sim.waitFor(() => line().live === 1, 10_000, 'the slot to be taken');
+    const waiting = await h.createRun(business.id, await h.createLeads(business.id, 3), 1);
+    const { run: cancelled } = await h.runControl.cancel(business.id, waiting.id, user);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.cancelled_count).toBe(3);
+    await h.runControl.stop(business.id, busy.id, user);
+    expect((await h.waitForRun(business.id, busy.id, ['stopped'], 10_000)).status).toBe('stopped');
+    expect(line().dials).toHaveLength(1);
+    await h.expectCountersAgree(business.id, waiting.id);
+  });
+
   it.skipIf(!setup.available)('a business without a caller id fails its run with the reason in English and Hebrew', async () => {
     const business = await h.createBusiness({ callerId: null });
     const run = await h.createRun(business.id, await h.createLeads(business.id, 3), 3);

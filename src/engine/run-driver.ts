@@ -7,6 +7,7 @@
  * end" is woken by run events (webhooks in any process). A slow safety poll backs both up.
  */
 import { ProviderError, type Messages } from '../domain/errors.ts';
+import { isTerminalRun } from '../domain/run-state.ts';
 import { completeRun, failRun, liveJobsOfRun, loadBusinessForDispatch, readDispatchView, type DispatchView } from '../store/dispatch.ts';
 import { finalizeRequestedRun } from '../store/run-flags.ts';
 import type { LeaseHeld } from '../store/run-lease.ts';
@@ -38,6 +39,8 @@ export class RunDriver {
   readonly lease: LeaseHeld;
   readonly businessId: string;
   private readonly stopController = new AbortController();
+  /** Aborts the current slot wait only (a cancel or stop arrived); the driver goes on to wind down. */
+  private dialController: AbortController | undefined;
   private wakeWaiter: (() => void) | null = null;
   private pendingWake = false;
   private business: Business | undefined;
@@ -57,6 +60,12 @@ export class RunDriver {
   wake(): void {
     this.pendingWake = true;
     this.wakeWaiter?.();
+  }
+
+  /** A cancel or stop was requested: give up the slot wait in progress and re-read at once. */
+  interrupt(): void {
+    this.dialController?.abort(new Error('cancel or stop requested'));
+    this.wake();
   }
 
   /** Lease lost or shutting down: stop before the next dial; aborts a slot wait. */
@@ -83,7 +92,7 @@ export class RunDriver {
         reconciledEverything = true;
       }
       const view = await readDispatchView(this.ctx.store.db, this.lease);
-      if (!view) return; // lease lost
+      if (!view || isTerminalRun(view.status)) return; // lease lost, or ended by someone else
       if (view.cancelRequested || view.stopRequested) {
         if (await this.windDown(view, plan)) return;
         await this.waitForEvent(plan);
@@ -105,11 +114,13 @@ export class RunDriver {
         await this.waitForEvent(plan);
         continue;
       }
-      await this.dialNext(plan, view.next, signal);
+      await this.dialNext(plan, view.next);
     }
   }
 
-  private async dialNext(plan: DialPlan, next: NonNullable<DispatchView['next']>, signal: AbortSignal): Promise<void> {
+  private async dialNext(plan: DialPlan, next: NonNullable<DispatchView['next']>): Promise<void> {
+    this.dialController = new AbortController();
+    const signal = AbortSignal.any([this.stopController.signal, this.dialController.signal]);
     try {
       const result = await dial(this.ctx, this.lease, plan, { jobId: next.jobId, phone: next.phone }, signal);
       if (result.kind === 'fatal') await this.fail(result.error);
@@ -119,6 +130,8 @@ export class RunDriver {
       // Slot backend down (fail closed) or the database blipped: nothing was dialled. Back off.
       this.ctx.logger.warn({ err: error, runId: this.lease.runId }, 'dispatch step failed; retrying');
       await this.waitForEvent(plan, 1000);
+    } finally {
+      this.dialController = undefined;
     }
   }
 

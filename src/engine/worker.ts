@@ -53,6 +53,7 @@ export class Worker {
     this.unsubscribe = await subscribeRunEvents(this.ctx.store.notifier, (event) => {
       if (event.kind === 'created' || event.kind === 'lease_released') this.scheduleLease(0);
       else if (event.kind === 'progress' || event.kind === 'ended') this.wakeBusiness(event.businessId);
+      else if (event.kind === 'cancel_requested' || event.kind === 'stop_requested') this.drivers.get(event.runId)?.interrupt();
       else this.drivers.get(event.runId)?.wake();
     });
     this.ctx.store.notifier.onReconnect(() => {
