@@ -53,7 +53,7 @@ export interface LeadsTable {
   external_id: string | null;
   attributes: ColumnType<Record<string, unknown>, string | undefined, string>;
   created_at: CreatedAt;
-  updated_at: Generated<Timestamp>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 type Counter = ColumnType<number, never, never>;
