@@ -50,10 +50,12 @@ export const CONFIG_VARIABLES = [
 
 type Env = Record<string, string | undefined>;
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
@@ -86,6 +88,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (accountSid !== undefined && !/^AC[0-9a-zA-Z]{32}$/.test(accountSid)) {
     throw new ConfigError('TWILIO_ACCOUNT_SID', 'must be "AC" followed by 32 letters or digits');
   }
+  const authToken = env.TWILIO_AUTH_TOKEN || undefined;
+  if ((accountSid === undefined) !== (authToken === undefined)) {
+    throw new ConfigError(accountSid ? 'TWILIO_AUTH_TOKEN' : 'TWILIO_ACCOUNT_SID', 'TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together: set both or neither');
+  }
+  const logLevel = env.OCQ_LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('OCQ_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   return {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
@@ -96,7 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken,
     twilio: {
       accountSid,
-      authToken: env.TWILIO_AUTH_TOKEN || undefined,
+      authToken,
       apiBaseUrl: url(env, 'TWILIO_API_BASE_URL', ['http:', 'https:']),
     },
     leaseTtlSeconds: integer(env, 'OCQ_LEASE_TTL_SECONDS', 15, 3, 3600),
@@ -104,7 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
     slotMarginSeconds: integer(env, 'OCQ_SLOT_MARGIN_SECONDS', 60, 5, 3600),
     reconcileWindowSeconds: integer(env, 'OCQ_RECONCILE_WINDOW_SECONDS', 120, 5, 86400),
     workerId: env.OCQ_WORKER_ID || `${os.hostname()}:${process.pid}`,
-    logLevel: env.OCQ_LOG_LEVEL || 'info',
+    logLevel,
     rateLimitPerMinute: integer(env, 'OCQ_RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
   };
 }

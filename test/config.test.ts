@@ -100,6 +100,9 @@ describe('loadConfig', () => {
     ['TWILIO_ACCOUNT_SID', `AC${'0'.repeat(31)}`, /"AC" followed by 32/],
     ['OCQ_ADMIN_TOKEN', 'short-token', /at least 24 characters/],
     ['OCQ_ADMIN_TOKEN', 'x'.repeat(23), /at least 24 characters/],
+    ['PORT', '1e3', /whole number/],
+    ['PORT', '0x50', /whole number/],
+    ['OCQ_LOG_LEVEL', 'verbose', /one of fatal, error, warn, info/],
   ];
 
   it.each(bad)('%s=%s fails naming the variable', (variable, value, problem) => {
@@ -108,6 +111,13 @@ describe('loadConfig', () => {
     expect(error.message).toMatch(problem);
     expect(error.code).toBe('config_invalid');
     expect(error.details).toEqual({ variable });
+  });
+
+  it('a Twilio account without its token, or a token without its account, names the missing one', () => {
+    expect(configError({ TWILIO_AUTH_TOKEN: 'a-token' }).details).toEqual({ variable: 'TWILIO_ACCOUNT_SID' });
+    const error = configError({ TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}` });
+    expect(error.details).toEqual({ variable: 'TWILIO_AUTH_TOKEN' });
+    expect(error.message).toMatch(/set both or neither/);
   });
 
   it('a bad value is reported even when every other variable is fine', () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { openStore, type Store } from '../src/store/database.ts';
-import { listMigrations, migrate } from '../src/store/migrate.ts';
+import { listMigrations, migrate, MIGRATION_LOCK_KEY as LOCK_KEY } from '../src/store/migrate.ts';
 import { newId } from '../src/store/ids.ts';
 import { countJobsByStatus, createRun, getRun } from '../src/store/runs.ts';
 import type { Database } from '../src/store/schema.ts';
@@ -22,7 +22,7 @@ import { UUID_V7, addBusiness, addLeads, addUser, countersOf, phone } from './su
 
 const ALL = listMigrations().map((m) => m.name);
 /** The advisory lock key migrate() serialises on (src/store/migrate.ts, MIGRATION_LOCK_KEY). */
-const MIGRATION_LOCK_KEY = 7_203_114_501n;
+const MIGRATION_LOCK_KEY = BigInt(LOCK_KEY);
 
 /** Cleanup run after each test, newest first. */
 const cleanups: Array<() => Promise<unknown>> = [];

@@ -59,6 +59,19 @@ async function openHere(dir: string): Promise<Store> {
 }
 
 describe('embedded data folder lock', () => {
+  it('a second open of the same folder in one process is refused, and the first keeps its lock', () => {
+    const dir = fs.mkdtempSync(path.join(TMP_DIR, 'lock-same-'));
+    const release = lockDataDir(dir);
+    try {
+      expect(() => lockDataDir(dir)).toThrow(DataDirLockedError);
+      expect(fs.readFileSync(path.join(dir, 'ocq.lock'), 'utf8')).toBe(String(process.pid));
+    } finally {
+      release();
+    }
+    expect(fs.existsSync(path.join(dir, 'ocq.lock'))).toBe(false);
+    lockDataDir(dir)();
+  });
+
   it('a second process is refused with DataDirLockedError and a clear message while the first holds the folder', async () => {
     const dir = await tempDataDir();
     const first = await openHere(dir);

@@ -33,6 +33,7 @@ export type OpenStoreOptions =
 
 const INT8 = 20;
 const NUMERIC = 1700;
+const INT8_ARRAY = 1016;
 const toNumber = (value: string): number => Number(value);
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
@@ -65,10 +66,13 @@ function pgliteStore(pglite: PGlite, unlock: () => void): Store {
     notifier,
     dump: () => pglite.dumpDataDir('gzip'),
     async close() {
-      await notifier.close();
-      await db.destroy();
-      await pglite.close();
-      unlock();
+      try {
+        await notifier.close();
+        await db.destroy();
+        await pglite.close();
+      } finally {
+        unlock();
+      }
     },
   };
 }
@@ -79,7 +83,11 @@ function openPostgres(connectionString: string, poolSize: number, logger: Logger
     max: poolSize,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8 || oid === NUMERIC ? toNumber : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+        oid === INT8 || oid === NUMERIC
+          ? toNumber
+          : oid === INT8_ARRAY
+            ? (value: string) => (pg.types.getTypeParser(INT8_ARRAY as Parameters<typeof pg.types.getTypeParser>[0], 'text')(value) as string[]).map(Number)
+            : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
   // A dropped idle connection must not crash the process; the next query reconnects.

@@ -11,7 +11,7 @@ import type { Database } from './schema.ts';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 /** Arbitrary, fixed: "ocq-migrate". */
-const MIGRATION_LOCK_KEY = 7_203_114_501;
+export const MIGRATION_LOCK_KEY = 7_203_114_501;
 
 export interface Migration {
   name: string;
@@ -37,8 +37,13 @@ async function lockAndEnsureTable(trx: Kysely<Database>): Promise<void> {
  * to build a database at an earlier version). Returns the names it applied.
  */
 export async function migrate(db: Kysely<Database>, options: { upTo?: string } = {}): Promise<string[]> {
+  const migrations = listMigrations();
+  if (options.upTo !== undefined && !migrations.some((m) => m.name === options.upTo)) {
+    throw new Error(`no migration named ${options.upTo}`);
+  }
+  await refuseUnknownMigrations(db, migrations);
   const applied: string[] = [];
-  for (const migration of listMigrations()) {
+  for (const migration of migrations) {
     if (options.upTo !== undefined && migration.name > options.upTo) break;
     const ran = await db.transaction().execute(async (trx) => {
       await lockAndEnsureTable(trx);
@@ -51,4 +56,16 @@ export async function migrate(db: Kysely<Database>, options: { upTo?: string } =
     if (ran) applied.push(migration.name);
   }
   return applied;
+}
+
+/** A database migrated by a newer version of the product must not be run by this one. */
+async function refuseUnknownMigrations(db: Kysely<Database>, known: readonly Migration[]): Promise<void> {
+  const exists = await sql<{ t: string | null }>`SELECT to_regclass('ocq_migrations')::text AS t`.execute(db);
+  if (!exists.rows[0]?.t) return;
+  const applied = await db.selectFrom('ocq_migrations').select('name').execute();
+  const names = new Set(known.map((m) => m.name));
+  const unknown = applied.map((row) => row.name).filter((name) => !names.has(name));
+  if (unknown.length > 0) {
+    throw new Error(`the database has migrations this version does not know (${unknown.join(', ')}): run a newer version of ocq`);
+  }
 }

@@ -3,9 +3,9 @@
  * {@link findOwnerOfIdForSecurityLog} is deliberately unscoped, and only for this log: it answers
  * "whose is this id?" after a tenant-scoped look-up found nothing. Its answer never reaches the caller.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { newId } from './ids.ts';
-import type { Database } from './schema.ts';
+import type { Database, SecurityEventsTable } from './schema.ts';
 
 /** The kinds of object a tenant route looks up by id. */
 export type SecuredTarget = 'run' | 'job' | 'lead' | 'user' | 'token' | 'business';
@@ -59,6 +59,6 @@ export async function insertSecurityEvent(db: Kysely<Database>, event: SecurityE
 }
 
 /** System admin (and tests) only: the latest security events, newest first. */
-export async function listSecurityEventsForAdmin(db: Kysely<Database>, options: { limit: number }) {
+export async function listSecurityEventsForAdmin(db: Kysely<Database>, options: { limit: number }): Promise<Array<Selectable<SecurityEventsTable>>> {
   return db.selectFrom('security_events').selectAll().orderBy('id', 'desc').limit(options.limit).execute();
 }
