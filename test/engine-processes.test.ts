@@ -5,6 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** Real processes start slowly on a loaded 2-core machine: give each scenario room. */
+const PROCESS_TEST_TIMEOUT_MS = 120_000;
 import { sql } from 'kysely';
 import { listAudit } from '../src/store/audit.ts';
 import { FAST_SCRIPT, freePort, startHarness, type Harness } from './support/engine-harness.ts';
@@ -63,7 +66,7 @@ describe.skipIf(!available)('worker processes on PostgreSQL + Redis', () => {
     expect(line().highWater).toBeLessThanOrEqual(3);
     await h.expectCountersAgree(business.id, run.id);
     await killChild(rescuer);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 
   it('4 worker processes, 10 runs, 5 businesses: no duplicate dial, every cap held, all complete', async () => {
     h.sim.setScript({ ...FAST_SCRIPT, talkMs: [5, 40] });
@@ -88,7 +91,7 @@ describe.skipIf(!available)('worker processes on PostgreSQL + Redis', () => {
     const owners = await sql<{ n: number }>`SELECT count(DISTINCT locked_by_worker)::int AS n FROM runs WHERE id = ANY(${runs.map((r) => r.run.id)}::uuid[])`.execute(h.store.db);
     expect(owners.rows[0]!.n).toBeGreaterThan(1);
     for (const w of workers) await killChild(w);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 
   it('a paused worker whose lease was taken over makes no write when it wakes', async () => {
     h.sim.setScript({ ...FAST_SCRIPT, talkMs: [50, 150] });
@@ -112,7 +115,7 @@ describe.skipIf(!available)('worker processes on PostgreSQL + Redis', () => {
     await paused.waitFor('lease lost');
     await killChild(paused);
     expect(await snapshot()).toEqual(before);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 });
 
 describe.skipIf(!hasPostgres)('Redis restarted mid-run', () => {
@@ -157,5 +160,5 @@ describe.skipIf(!hasPostgres)('Redis restarted mid-run', () => {
     expect(line().duplicates).toEqual([]);
     expect(line().highWater).toBeLessThanOrEqual(3);
     await h.expectCountersAgree(business.id, run.id);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 });
