@@ -4,11 +4,10 @@
  * fresh, isolated, migrated database.
  */
 import fs from 'node:fs';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { openStore, type Store } from '../../src/store/database.ts';
-import { hasPostgres, postgresUrl } from './services.ts';
-import { testDatabaseName } from './paths.ts';
+import { hasPostgres } from './services.ts';
+import { createScratchDatabase } from './pg-databases.ts';
 
 const templates = inject('ocqTemplates');
 
@@ -32,22 +31,7 @@ async function openPglite(): Promise<TestStore> {
 /** Creates an empty-of-data, migrated PostgreSQL database; returns its URL. */
 export async function createPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   if (!templates.postgresTemplate) throw new Error('no PostgreSQL template: PostgreSQL was unreachable at setup');
-  const name = testDatabaseName();
-  const admin = new pg.Client({ connectionString: postgresUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${templates.postgresTemplate}"`);
-  await admin.end();
-  const url = new URL(postgresUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: postgresUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await client.end();
-    },
-  };
+  return createScratchDatabase(templates.postgresTemplate);
 }
 
 async function openPostgres(): Promise<TestStore> {
