@@ -9,16 +9,12 @@
  *   ocq admin ...     businesses, users and tokens
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { registerAdminCommands } from './cli/admin-commands.ts';
 import { loadConfig, type Config } from './config.ts';
 import { OcqError } from './domain/errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openMigratedStore, startRuntime, type Runtime } from './runtime/components.ts';
-import { ensureDemoData } from './runtime/demo.ts';
-import { embeddedCarrier } from './runtime/embedded-carrier.ts';
 import { openStore } from './store/database.ts';
 import { migrate } from './store/migrate.ts';
-import { runCarrierSim } from './telephony/carrier-sim/server.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -50,6 +46,8 @@ async function runProcess(config: Config, logger: Logger, mode: 'start' | 'serve
   try {
     if (mode === 'start') {
       // With no real Twilio account configured, dial the simulated carrier on this same server.
+      const { embeddedCarrier } = await import('./runtime/embedded-carrier.ts');
+      const { ensureDemoData } = await import('./runtime/demo.ts');
       const carrier = config.twilio.accountSid ? undefined : embeddedCarrier(config, logger);
       const effective = carrier?.config ?? config;
       runtime = await startRuntime({ config: effective, logger, store, http: true, worker: true, extraPlugins: carrier ? [carrier.plugin] : [] });
@@ -76,7 +74,7 @@ async function runProcess(config: Config, logger: Logger, mode: 'start' | 'serve
   }
 }
 
-export function buildProgram(): Command {
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('ocq').description('Outbound call campaign engine').showHelpAfterError();
   program.command('start').description('one process: API, worker and simulated carrier, on the embedded database').action(async () => {
     const config = loadConfig();
@@ -109,18 +107,22 @@ export function buildProgram(): Command {
     .option('--auth-token <token>', 'its auth token (default TWILIO_AUTH_TOKEN)')
     .action(async (options: { port: number; host: string; accountSid?: string; authToken?: string }) => {
       const logger = createLogger();
+      const { runCarrierSim } = await import('./telephony/carrier-sim/server.ts');
       const sim = await runCarrierSim({ ...options, logger });
       closeOnSignal(logger, () => sim.close());
     });
-  registerAdminCommands(program, async () => {
-    const config = loadConfig();
-    return openMigratedStore(config, createLogger('warn'));
-  });
+  // The admin commands (and the API schemas they share) load only when asked for or listed, so a
+  // long-running worker does not carry them.
+  const command = argv[2];
+  if (command === undefined || command === 'admin' || command === 'help' || command.startsWith('-')) {
+    const { registerAdminCommands } = await import('./cli/admin-commands.ts');
+    registerAdminCommands(program, async () => openMigratedStore(loadConfig(), createLogger('warn')));
+  }
   return program;
 }
 
 try {
-  await buildProgram().parseAsync(process.argv);
+  await (await buildProgram(process.argv)).parseAsync(process.argv);
 } catch (error) {
   if (error instanceof OcqError) {
     console.error(`ocq: ${error.message}`);

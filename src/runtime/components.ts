@@ -9,7 +9,6 @@ import type { EngineContext } from '../engine/context.ts';
 import { createRunControl } from '../engine/run-control-impl.ts';
 import { statusWebhookDeps } from '../engine/status-webhook.ts';
 import { Worker } from '../engine/worker.ts';
-import { buildApp } from '../http/app.ts';
 import type { Logger } from '../logger.ts';
 import { createMetrics, runsByStateFromDatabase } from '../metrics.ts';
 import { createCallSlots } from '../slots/index.ts';
@@ -61,6 +60,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   let app: FastifyInstance | undefined;
   if (options.http) {
+    // Loaded only by processes that serve HTTP: a worker does not carry Fastify and the API.
+    const { buildApp } = await import('../http/app.ts');
     app = await buildApp(
       { config, store, logger, slots, metrics, runControl: createRunControl(ctx) },
       { extraPlugins: [twilioStatusWebhook(statusWebhookDeps(ctx)), answerRoute, ...(options.extraPlugins ?? [])] },

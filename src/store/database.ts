@@ -5,7 +5,7 @@
  * as objects.
  */
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { silentLogger, type Logger } from '../logger.ts';
@@ -39,6 +39,8 @@ const toNumber = (value: string): number => Number(value);
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const logger = options.logger ?? silentLogger;
   if ('databaseUrl' in options) return openPostgres(options.databaseUrl, options.poolSize ?? 10, logger);
+  // PGlite is loaded only when used: a PostgreSQL worker does not carry its ~80 MB.
+  const { PGlite } = await import('@electric-sql/pglite');
   if ('dataDir' in options) {
     const unlock = lockDataDir(options.dataDir);
     try {
