@@ -176,16 +176,16 @@ export async function onCallProgress(
 ): Promise<ProgressResult> {
   const job = await applyCallProgress(ctx.store.db, attemptId, progress, providerCallId);
   if (!job) return 'ignored';
-  if (isTerminalJob(job.status)) {
+  const callEnded = isTerminalJob(job.status);
+  if (callEnded) {
     await releaseQuietly(ctx, job.business_id, attemptId);
     ctx.metrics?.dials.inc({ outcome: job.status });
-    const ended = await finalizeRequestedRun(ctx.store.db, job.business_id, job.run_id);
-    if (ended) {
+    if (job.run_winding_down && (await finalizeRequestedRun(ctx.store.db, job.business_id, job.run_id))) {
       await publishRunEvent(ctx.store.notifier, { kind: 'ended', runId: job.run_id, businessId: job.business_id });
       return 'applied';
     }
   }
-  await publishRunEvent(ctx.store.notifier, { kind: 'progress', runId: job.run_id, businessId: job.business_id });
+  await publishRunEvent(ctx.store.notifier, { kind: 'progress', runId: job.run_id, businessId: job.business_id, callEnded });
   return 'applied';
 }
 

@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import type { Actor } from '../store/audit.ts';
 import { liveJobsOfRun, loadBusinessForDispatch } from '../store/dispatch.ts';
 import { countDialsInFlight, finalizeRequestedRun, requestRunFlag, type RunFlag } from '../store/run-flags.ts';
+import { getRun } from '../store/runs.ts';
 import type { EngineContext } from './context.ts';
 import { resolveCredentials } from './credentials.ts';
 import { publishRunEvent } from './run-events.ts';
@@ -27,7 +28,9 @@ export function createRunControl(ctx: Omit<EngineContext, 'slots'>): RunControl 
     if (flag === 'stop') await hangUpLiveCalls(businessId, runId);
     const ended = await finalizeRequestedRun(ctx.store.db, businessId, runId);
     if (ended) await publishRunEvent(ctx.store.notifier, { kind: 'ended', runId, businessId });
-    return { run: ended ?? result.run, cancelledJobs: result.cancelledJobs };
+    // The run's worker may have ended it meanwhile: answer with the run as it is now.
+    const current = ended ?? (await getRun(ctx.store.db, businessId, runId)) ?? result.run;
+    return { run: current, cancelledJobs: result.cancelledJobs };
   }
 
   /**

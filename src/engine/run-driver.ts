@@ -110,7 +110,9 @@ export class RunDriver {
         await this.fail(business.caller_id ? NO_CREDENTIALS : NO_CALLER_ID);
         return;
       }
-      if (view.live >= Math.min(view.concurrency, business.max_concurrent_calls)) {
+      // At the run's own cap (lower than the business's): wait for one of its calls to end.
+      // At the business's cap: go and queue for a slot, woken directly by the next release.
+      if (view.live >= view.concurrency && view.concurrency < business.max_concurrent_calls) {
         await this.waitForEvent(plan);
         continue;
       }

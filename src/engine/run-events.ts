@@ -21,6 +21,8 @@ export interface RunEventMessage {
   kind: RunEventKind;
   runId: string;
   businessId: string;
+  /** On `progress`: a call reached its final status, so a slot freed (workers wake only for these). */
+  callEnded?: boolean;
 }
 
 export async function publishRunEvent(notifier: Notifier, message: RunEventMessage): Promise<void> {

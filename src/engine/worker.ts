@@ -10,7 +10,7 @@
  * - new runs are leased at once (a pushed `created` event), with the safety poll as backstop.
  */
 import { appendAudit } from '../store/audit.ts';
-import { leaseRuns, releaseLease, renewLeases, secondsUntilNextLeaseExpiry } from '../store/run-lease.ts';
+import { leaseRuns, releaseLeases, renewLeases, secondsUntilNextLeaseExpiry } from '../store/run-lease.ts';
 import type { EngineContext } from './context.ts';
 import { RunDriver } from './run-driver.ts';
 import { publishRunEvent, subscribeRunEvents } from './run-events.ts';
@@ -52,7 +52,8 @@ export class Worker {
     this.running = true;
     this.unsubscribe = await subscribeRunEvents(this.ctx.store.notifier, (event) => {
       if (event.kind === 'created' || event.kind === 'lease_released') this.scheduleLease(0);
-      else if (event.kind === 'progress' || event.kind === 'ended') this.wakeBusiness(event.businessId);
+      else if (event.kind === 'ended' || (event.kind === 'progress' && event.callEnded !== false)) this.wakeBusiness(event.businessId);
+      else if (event.kind === 'progress') return; // ringing, answered: nothing for a driver to do
       else if (event.kind === 'cancel_requested' || event.kind === 'stop_requested') this.drivers.get(event.runId)?.interrupt();
       else this.drivers.get(event.runId)?.wake();
     });
@@ -79,16 +80,16 @@ export class Worker {
     await this.leasing;
     for (const driver of this.drivers.values()) driver.halt('worker stopping');
     await Promise.allSettled([...this.loops]);
-    const released: string[] = [];
-    for (const driver of this.drivers.values()) {
-      if (await releaseLease(this.ctx.store.db, driver.lease).catch(() => false)) released.push(driver.lease.runId);
-    }
-    for (const driver of this.drivers.values()) {
-      if (released.includes(driver.lease.runId)) {
-        await publishRunEvent(this.ctx.store.notifier, { kind: 'lease_released', runId: driver.lease.runId, businessId: driver.businessId }).catch(
-          () => undefined,
-        );
-      }
+    const drivers = [...this.drivers.values()];
+    const released = await releaseLeases(
+      this.ctx.store.db,
+      drivers.map((driver) => driver.lease),
+    ).catch(() => new Set<string>());
+    for (const driver of drivers) {
+      if (!released.has(driver.lease.runId)) continue;
+      await publishRunEvent(this.ctx.store.notifier, { kind: 'lease_released', runId: driver.lease.runId, businessId: driver.businessId }).catch(
+        () => undefined,
+      );
     }
     this.drivers.clear();
   }

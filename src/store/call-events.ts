@@ -3,7 +3,7 @@
  * attempt id alone: the one explicit unscoped job look-up, named as such. Its writes are not
  * fenced by the run's lease: a call whose run changed owner must still record its outcome.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { CallOutcome, JobEvent, JobStatus } from '../domain/job-state.ts';
 import type { CallProgress } from '../telephony/port.ts';
 import type { Database, Job } from './schema.ts';
@@ -71,12 +71,17 @@ function eventOf(progress: CallProgress): JobEvent | null {
  * callback (ringing after completed) matches no row. Also stores the provider's call id when the
  * callback beat the dialler to it. Returns the job when its status changed, else undefined.
  */
+export type AppliedProgress = Job & {
+  /** The run was asked to cancel or stop: its end may be due now. */
+  run_winding_down: boolean;
+};
+
 export async function applyCallProgress(
   db: Kysely<Database>,
   attemptId: string,
   progress: CallProgress,
   providerCallId: string | undefined,
-): Promise<Job | undefined> {
+): Promise<AppliedProgress | undefined> {
   const event = eventOf(progress);
   if (!event) {
     if (providerCallId) {
@@ -107,5 +112,8 @@ export async function applyCallProgress(
   })
     .where('attempt_id', '=', attemptId)
     .returningAll()
+    .returning(
+      sql<boolean>`(SELECT runs.cancel_requested OR runs.stop_requested FROM runs WHERE runs.id = jobs.run_id)`.as('run_winding_down'),
+    )
     .executeTakeFirst();
 }

@@ -65,11 +65,14 @@ export type CommitDialResult = 'committed' | 'business_full' | 'not_dialable';
 
 /**
  * Commits the dial record (`queued -> dialing` with a fresh attempt id) BEFORE the provider is
- * called. Two locks make it safe:
- * - the business row: live calls are counted under it, so the cap holds in the database itself,
- *   across every worker, even if the slot pool (Redis) lost its state;
- * - the run row, with its flags re-checked under it: this serialises against a cancel/stop
- *   write, so once a cancel is committed no dial commits after it.
+ * called, in one statement that takes two row locks:
+ * - the run row, with its lease and flags re-checked after waiting for the lock (PostgreSQL
+ *   re-evaluates the WHERE on the newest row version): this serialises against a cancel/stop
+ *   write, so once a cancel is committed no dial commits after it;
+ * - the business row, only while `live_calls < max_concurrent_calls`, re-checked the same way:
+ *   the cap holds in the database itself, across every worker, even if the slot pool (Redis)
+ *   lost its state.
+ * The counter trigger raises `live_calls` in the same transaction, before either lock is freed.
  * `not_dialable`: the job was taken, the lease lost, or a cancel/stop committed first.
  */
 export async function commitDial(
@@ -79,34 +82,29 @@ export async function commitDial(
   jobId: string,
   attemptId: string,
 ): Promise<CommitDialResult> {
-  return db.transaction().execute(async (trx) => {
-    const business = await trx
-      .selectFrom('businesses')
-      .select('max_concurrent_calls')
-      .where('id', '=', businessId)
-      .forNoKeyUpdate()
-      .executeTakeFirst();
-    if (!business) return 'not_dialable';
-    // A new statement, so a new snapshot: it sees every dial committed before we got the lock.
-    const result = await sql<{ id: string | null; live: number }>`
-      WITH live AS (
-        SELECT count(*)::int AS n FROM jobs
-         WHERE business_id = ${businessId} AND status IN ('dialing', 'ringing', 'in_call')),
-      fence AS (
-        SELECT id FROM runs
-         WHERE id = ${lease.runId} AND business_id = ${businessId} AND lock_token = ${lease.token}
-           AND status = 'running' AND NOT cancel_requested AND NOT stop_requested
-         FOR NO KEY UPDATE),
-      dialed AS (
-        UPDATE jobs SET status = 'dialing', attempt_id = ${attemptId}, dial_started_at = now()
-         WHERE id = ${jobId} AND run_id IN (SELECT id FROM fence) AND status = 'queued'
-           AND (SELECT n FROM live) < ${business.max_concurrent_calls}
-        RETURNING id)
-      SELECT (SELECT id FROM dialed) AS id, (SELECT n FROM live) AS live`.execute(trx);
-    const row = result.rows[0];
-    if (row?.id) return 'committed';
-    return (row?.live ?? 0) >= business.max_concurrent_calls ? 'business_full' : 'not_dialable';
-  });
+  // Lock order is run, then business: the same order as the counter trigger of a webhook's job
+  // update (jobs -> runs -> businesses), so the two can never deadlock. `room` reads the fence
+  // through a scalar subquery, which PostgreSQL evaluates first.
+  const result = await sql<{ dialed: string | null; room: boolean }>`
+    WITH fence AS (
+      SELECT id, business_id FROM runs
+       WHERE id = ${lease.runId} AND business_id = ${businessId} AND lock_token = ${lease.token}
+         AND status = 'running' AND NOT cancel_requested AND NOT stop_requested
+       FOR NO KEY UPDATE),
+    room AS (
+      SELECT id FROM businesses
+       WHERE id = (SELECT business_id FROM fence) AND live_calls < max_concurrent_calls
+       FOR NO KEY UPDATE),
+    dialed AS (
+      UPDATE jobs SET status = 'dialing', attempt_id = ${attemptId}, dial_started_at = now()
+       WHERE id = ${jobId} AND status = 'queued'
+         AND run_id IN (SELECT id FROM fence) AND business_id IN (SELECT id FROM room)
+      RETURNING id)
+    SELECT (SELECT id FROM dialed) AS dialed,
+           EXISTS (SELECT 1 FROM room) OR NOT EXISTS (SELECT 1 FROM fence) AS room`.execute(db);
+  const row = result.rows[0];
+  if (row?.dialed) return 'committed';
+  return row?.room ? 'not_dialable' : 'business_full';
 }
 
 /** Stores the provider's call id on the attempt, if the lease still holds (the webhook may also set it). */

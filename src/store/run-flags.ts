@@ -4,10 +4,10 @@
  * commits, no dial can commit. See engine/run-control.ts for the semantics.
  */
 import { sql, type Kysely } from 'kysely';
-import { isTerminalRun } from '../domain/run-state.ts';
+import { isTerminalRun, runSourcesFor } from '../domain/run-state.ts';
 import { appendAudit, type Actor } from './audit.ts';
 import type { Database, Run } from './schema.ts';
-import { NOW, updateJobStatus, updateRunStatus } from './transitions.ts';
+import { NOW, updateJobStatus } from './transitions.ts';
 
 export type RunFlag = 'cancel' | 'stop';
 
@@ -82,25 +82,19 @@ export async function countDialsInFlight(db: Kysely<Database>, businessId: strin
 
 /**
  * Ends a run that was asked to cancel or stop once none of its calls is live: `stopped` if a stop
- * was requested, else `cancelled`. Anyone may call it (webhook, API, worker); it applies once.
+ * was requested, else `cancelled` (both leave from the same states, pending and running). Anyone
+ * may call it (webhook, API, worker); it applies once.
  */
 export async function finalizeRequestedRun(db: Kysely<Database>, businessId: string, runId: string): Promise<Run | undefined> {
-  const noLiveCall = sql<boolean>`NOT EXISTS (SELECT 1 FROM jobs
-    WHERE jobs.run_id = runs.id AND jobs.status IN ('queued', 'dialing', 'ringing', 'in_call'))`;
-  const stopped = await updateRunStatus(db, 'stop', { ended_at: NOW })
+  return db
+    .updateTable('runs')
+    .set({ status: sql`CASE WHEN stop_requested THEN 'stopped' ELSE 'cancelled' END`, ended_at: NOW })
+    .where('status', 'in', [...runSourcesFor('stop')])
     .where('id', '=', runId)
     .where('business_id', '=', businessId)
-    .where('stop_requested', '=', true)
-    .where(noLiveCall)
-    .returningAll()
-    .executeTakeFirst();
-  if (stopped) return stopped;
-  return updateRunStatus(db, 'cancel', { ended_at: NOW })
-    .where('id', '=', runId)
-    .where('business_id', '=', businessId)
-    .where('cancel_requested', '=', true)
-    .where('stop_requested', '=', false)
-    .where(noLiveCall)
+    .where((eb) => eb.or([eb('stop_requested', '=', true), eb('cancel_requested', '=', true)]))
+    .where(sql<boolean>`NOT EXISTS (SELECT 1 FROM jobs
+      WHERE jobs.run_id = runs.id AND jobs.status IN ('queued', 'dialing', 'ringing', 'in_call'))`)
     .returningAll()
     .executeTakeFirst();
 }

@@ -62,15 +62,15 @@ export async function renewLeases(db: Kysely<Database>, leases: readonly LeaseHe
   return new Set(result.rows.map((row) => row.id));
 }
 
-/** Hands a run back (graceful shutdown): another worker may take it at once. */
-export async function releaseLease(db: Kysely<Database>, lease: LeaseHeld): Promise<boolean> {
-  const result = await db
-    .updateTable('runs')
-    .set({ locked_by_worker: null, lock_token: null, lock_ts: null })
-    .where('id', '=', lease.runId)
-    .where('lock_token', '=', lease.token)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+/** Hands runs back (graceful shutdown), in one statement: another worker may take them at once. */
+export async function releaseLeases(db: Kysely<Database>, leases: readonly LeaseHeld[]): Promise<Set<string>> {
+  if (leases.length === 0) return new Set();
+  const result = await sql<{ id: string }>`
+    UPDATE runs r SET locked_by_worker = NULL, lock_token = NULL, lock_ts = NULL
+      FROM unnest(${leases.map((l) => l.runId)}::uuid[], ${leases.map((l) => l.token)}::uuid[]) AS held(id, token)
+     WHERE r.id = held.id AND r.lock_token = held.token
+    RETURNING r.id`.execute(db);
+  return new Set(result.rows.map((row) => row.id));
 }
 
 /** Seconds until the earliest live lease of an active run expires (null: none), by the DB clock. */

@@ -21,6 +21,8 @@ export interface BusinessesTable {
   call_time_limit_seconds: Generated<number>;
   machine_detection: Generated<boolean>;
   provider_credentials_ref: string | null;
+  /** Calls in dialing, ringing or in_call, kept by triggers on jobs (migration 005). */
+  live_calls: ColumnType<number, never, never>;
   created_at: CreatedAt;
 }
 

@@ -219,6 +219,15 @@ export async function startHarness(factory: StoreFactory, options: HarnessOption
       });
       const terminal = c('completed') + c('no_answer') + c('busy') + c('failed') + c('cancelled') + c('unknown');
       expect(run!.cursor_position).toBe(terminal);
+      // The business's live-call counter (the database cap) agrees with its job rows too.
+      const business = await store.db.selectFrom('businesses').select('live_calls').where('id', '=', businessId).executeTakeFirstOrThrow();
+      const live = await store.db
+        .selectFrom('jobs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('business_id', '=', businessId)
+        .where('status', 'in', ['dialing', 'ringing', 'in_call'])
+        .executeTakeFirstOrThrow();
+      expect(business.live_calls).toBe(Number(live.n));
     },
     async close() {
       for (const worker of workers) await worker.stop();
