@@ -16,7 +16,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -42,6 +41,7 @@ import { createTwilioProvider } from '../src/telephony/twilio-adapter.ts';
 import { twilioStatusWebhook } from '../src/telephony/webhook-route.ts';
 import { BaselineCallSlots } from './baseline-slots.ts';
 import { Probe } from './probe.ts';
+import { freePort } from '../test/support/net.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -200,17 +200,7 @@ export class DialLog {
 export const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
 export const AUTH_TOKEN = randomBytes(16).toString('hex');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface RigOptions {
   mode: Mode;

@@ -4,7 +4,6 @@
  * adapter, and the status webhook on a real HTTP server that the carrier calls back.
  * The carrier's record is the independent witness of dials and concurrency.
  */
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
@@ -27,17 +26,9 @@ import { createTwilioProvider } from '../../src/telephony/twilio-adapter.ts';
 import { twilioStatusWebhook } from '../../src/telephony/webhook-route.ts';
 import type { StoreFactory, TestStore } from './stores.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './net.ts';
+
+export { freePort };
 
 export const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
 export const AUTH_TOKEN = randomBytes(16).toString('hex');
