@@ -47,6 +47,8 @@ export class RunDriver {
   private businessReadAt = 0;
   private readonly hungUp = new Set<string>();
   private readonly lastChecked = new Map<string, number>();
+  /** Live calls left by a previous owner are settled once, before the first dial. */
+  private reconciledOnTakeover = false;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -78,46 +80,60 @@ export class RunDriver {
     return this.stopController.signal.aborted;
   }
 
-  /** The driver's loop; resolves when the run ended here or the driver was halted. */
+  /**
+   * The driver's loop; resolves when the run ended here or the driver was halted. A database
+   * blip does not end it: the step is retried after a pause (every write is fenced, so a lease
+   * lost meanwhile is simply noticed on the next read).
+   */
   async drive(): Promise<void> {
-    const signal = this.stopController.signal;
-    let reconciledEverything = false;
-    while (!signal.aborted) {
-      const business = await this.currentBusiness();
-      if (!business) return;
-      const plan = this.planFor(business);
-      if (!reconciledEverything && plan) {
-        // Takeover: settle what the previous owner left in flight before anything else.
-        await reconcileLiveCalls(this.ctx, this.reconcileScope(plan), true);
-        reconciledEverything = true;
+    while (!this.halted) {
+      try {
+        if ((await this.step()) === 'done') return;
+      } catch (error) {
+        if (this.halted) return;
+        this.ctx.logger.warn({ err: error, runId: this.lease.runId }, 'run step failed; retrying');
+        await this.waitForEvent(null, 1000);
       }
-      const view = await readDispatchView(this.ctx.store.db, this.lease);
-      if (!view || isTerminalRun(view.status)) return; // lease lost, or ended by someone else
-      if (view.cancelRequested || view.stopRequested) {
-        if (await this.windDown(view, plan)) return;
-        await this.waitForEvent(plan);
-        continue;
-      }
-      if (!view.next) {
-        if (view.live === 0 && (await completeRun(this.ctx.store.db, this.lease))) {
-          await publishRunEvent(this.ctx.store.notifier, { kind: 'ended', runId: this.lease.runId, businessId: this.businessId });
-          return;
-        }
-        await this.waitForEvent(plan);
-        continue;
-      }
-      if (!plan) {
-        await this.fail(business.caller_id ? NO_CREDENTIALS : NO_CALLER_ID);
-        return;
-      }
-      // At the run's own cap (lower than the business's): wait for one of its calls to end.
-      // At the business's cap: go and queue for a slot, woken directly by the next release.
-      if (view.live >= view.concurrency && view.concurrency < business.max_concurrent_calls) {
-        await this.waitForEvent(plan);
-        continue;
-      }
-      await this.dialNext(plan, view.next);
     }
+  }
+
+  /** One look at the run and, when it may dial, one dial. */
+  private async step(): Promise<'done' | 'again'> {
+    const business = await this.currentBusiness();
+    if (!business) return 'done';
+    const plan = this.planFor(business);
+    if (!this.reconciledOnTakeover && plan) {
+      // Takeover: settle what the previous owner left in flight before anything else.
+      await reconcileLiveCalls(this.ctx, this.reconcileScope(plan), true);
+      this.reconciledOnTakeover = true;
+    }
+    const view = await readDispatchView(this.ctx.store.db, this.lease);
+    if (!view || isTerminalRun(view.status)) return 'done'; // lease lost, or ended by someone else
+    if (view.cancelRequested || view.stopRequested) {
+      if (await this.windDown(view, plan)) return 'done';
+      await this.waitForEvent(plan);
+      return 'again';
+    }
+    if (!view.next) {
+      if (view.live === 0 && (await completeRun(this.ctx.store.db, this.lease))) {
+        await publishRunEvent(this.ctx.store.notifier, { kind: 'ended', runId: this.lease.runId, businessId: this.businessId });
+        return 'done';
+      }
+      await this.waitForEvent(plan);
+      return 'again';
+    }
+    if (!plan) {
+      await this.fail(business.caller_id ? NO_CREDENTIALS : NO_CALLER_ID);
+      return 'done';
+    }
+    // At the run's own cap (lower than the business's): wait for one of its calls to end.
+    // At the business's cap: go and queue for a slot, woken directly by the next release.
+    if (view.live >= view.concurrency && view.concurrency < business.max_concurrent_calls) {
+      await this.waitForEvent(plan);
+      return 'again';
+    }
+    await this.dialNext(plan, view.next);
+    return 'again';
   }
 
   private async dialNext(plan: DialPlan, next: NonNullable<DispatchView['next']>): Promise<void> {
