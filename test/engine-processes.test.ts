@@ -162,3 +162,28 @@ describe.skipIf(!hasPostgres)('Redis restarted mid-run', () => {
     await h.expectCountersAgree(business.id, run.id);
   }, PROCESS_TEST_TIMEOUT_MS);
 });
+
+describe.skipIf(!available)('PostgreSQL connections cut mid-run', () => {
+  let h: Harness | undefined;
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('every connection of the database is terminated mid-run: the run completes, nobody dialled twice, the cap held', async () => {
+    h = await startHarness(postgres, { redisUrl, script: { ...FAST_SCRIPT, talkMs: [50, 150] } });
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    const run = await h.createRun(business.id, await h.createLeads(business.id, 40), 3);
+    const line = () => h!.sim.record.callerId(h!.config.twilio.accountSid!, business.callerId);
+    await h.sim.waitFor(() => line().dials.length >= 10, 20_000, '10 dials');
+    const killed = await sql<{ n: number }>`
+      SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND pid <> pg_backend_pid()`.execute(h.store.db);
+    expect(killed.rows[0]!.n).toBeGreaterThan(0);
+    const ended = await h.waitForRun(business.id, run.id, ['completed', 'failed'], 60_000);
+    expect(ended.status).toBe('completed');
+    expect(line().duplicates).toEqual([]);
+    expect(line().dials.length + ended.unknown_count).toBe(40);
+    expect(line().highWater).toBeLessThanOrEqual(3);
+    await h.expectCountersAgree(business.id, run.id);
+  }, PROCESS_TEST_TIMEOUT_MS);
+});

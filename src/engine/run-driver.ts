@@ -47,8 +47,11 @@ export class RunDriver {
   private businessReadAt = 0;
   private readonly hungUp = new Set<string>();
   private readonly lastChecked = new Map<string, number>();
-  /** Live calls left by a previous owner are settled once, before the first dial. */
-  private reconciledOnTakeover = false;
+  /**
+   * Check every live call with the provider before the next dial: on takeover (what the previous
+   * owner left in flight), and after a database outage (webhooks may have failed meanwhile).
+   */
+  private reconcileEverything = true;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -62,6 +65,12 @@ export class RunDriver {
   wake(): void {
     this.pendingWake = true;
     this.wakeWaiter?.();
+  }
+
+  /** The database connection came back after an outage: status webhooks may have failed meanwhile. */
+  reconcileSoon(): void {
+    this.reconcileEverything = true;
+    this.wake();
   }
 
   /** A cancel or stop was requested: give up the slot wait in progress and re-read at once. */
@@ -102,13 +111,16 @@ export class RunDriver {
     const business = await this.currentBusiness();
     if (!business) return 'done';
     const plan = this.planFor(business);
-    if (!this.reconciledOnTakeover && plan) {
-      // Takeover: settle what the previous owner left in flight before anything else.
+    if (this.reconcileEverything && plan) {
       await reconcileLiveCalls(this.ctx, this.reconcileScope(plan), true);
-      this.reconciledOnTakeover = true;
+      this.reconcileEverything = false;
     }
     const view = await readDispatchView(this.ctx.store.db, this.lease);
-    if (!view || isTerminalRun(view.status)) return 'done'; // lease lost, or ended by someone else
+    if (!view) {
+      this.ctx.logger.info({ runId: this.lease.runId }, 'lease lost; the driver stops');
+      return 'done';
+    }
+    if (isTerminalRun(view.status)) return 'done'; // ended by someone else (a cancel with no live call)
     if (view.cancelRequested || view.stopRequested) {
       if (await this.windDown(view, plan)) return 'done';
       await this.waitForEvent(plan);

@@ -58,8 +58,8 @@ export class Worker {
       else this.drivers.get(event.runId)?.wake();
     });
     this.ctx.store.notifier.onReconnect(() => {
-      // Events may have been missed while disconnected: look again.
-      for (const driver of this.drivers.values()) driver.wake();
+      // Events may have been missed, and webhooks may have failed, while disconnected: look again.
+      for (const driver of this.drivers.values()) driver.reconcileSoon();
       this.scheduleLease(0);
     });
     const heartbeatMs = (this.ctx.config.leaseTtlSeconds * 1000) / 3;

@@ -92,8 +92,12 @@ function openPostgres(connectionString: string, poolSize: number, logger: Logger
             : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  // A dropped idle connection must not crash the process; the next query reconnects.
+  // A dropped connection must not crash the process. pg emits 'error' on a client whose socket
+  // closes; the pool listens only while the client is idle, so checked-out clients (a Kysely
+  // transaction between statements) get their own listener. The query in flight rejects anyway,
+  // and the next one reconnects.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error }, 'PostgreSQL connection lost')));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const notifier = new PgNotifier(pool, connectionString, logger);
   return {

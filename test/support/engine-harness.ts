@@ -159,7 +159,8 @@ export async function startHarness(factory: StoreFactory, options: HarnessOption
         return await new Promise<Run>((resolve, reject) => {
           const deadline = setTimeout(() => reject(new Error(`run ${runId} did not reach ${statuses.join('|')} in ${timeoutMs} ms`)), timeoutMs);
           const check = async () => {
-            const run = await getRun(store.db, businessId, runId);
+            // A database blip (a test may cause one) is retried by the next event or backstop.
+            const run = await getRun(store.db, businessId, runId).catch(() => undefined);
             if (run && statuses.includes(run.status)) {
               clearTimeout(deadline);
               resolve(run);
