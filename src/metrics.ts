@@ -27,6 +27,8 @@ export interface Metrics {
 export interface MetricsOptions {
   /** Reads `status → count` for every run; called on each scrape. */
   collectRunsByState?: () => Promise<ReadonlyArray<{ status: string; count: number }>>;
+  /** Reads each business's live calls (the database's own counter); called on each scrape. */
+  collectLiveCalls?: () => Promise<ReadonlyArray<{ businessId: string; live: number }>>;
   /** Also export Node.js process metrics (CPU, memory, event loop). Default true. */
   processMetrics?: boolean;
 }
@@ -37,11 +39,26 @@ export const SLOT_WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
-  const collectRunsByState = options.collectRunsByState;
+  const { collectRunsByState, collectLiveCalls } = options;
   return {
     registry,
     dials: new Counter({ name: 'ocq_dials_total', help: 'Dial attempts by outcome', labelNames: ['outcome'], registers: [registry] }),
-    liveCalls: new Gauge({ name: 'ocq_live_calls', help: 'Live calls per business', labelNames: ['business_id'], registers: [registry] }),
+    liveCalls: new Gauge({
+      name: 'ocq_live_calls',
+      help: 'Live calls per business (read from the database at scrape time, so right whichever process placed them)',
+      labelNames: ['business_id'],
+      registers: [registry],
+      async collect() {
+        if (!collectLiveCalls) return;
+        try {
+          const rows = await collectLiveCalls();
+          this.reset();
+          for (const row of rows) this.set({ business_id: row.businessId }, row.live);
+        } catch {
+          // database unreachable: keep the last values; /readyz reports the outage
+        }
+      },
+    }),
     waitingRuns: new Gauge({ name: 'ocq_waiting_runs', help: 'Runs waiting for a call slot, per business', labelNames: ['business_id'], registers: [registry] }),
     slotWaitSeconds: new Histogram({ name: 'ocq_slot_wait_seconds', help: 'Time waited for a call slot', buckets: SLOT_WAIT_BUCKETS, registers: [registry] }),
     runsByState: new Gauge({
@@ -75,5 +92,13 @@ export function runsByStateFromDatabase(db: Kysely<Database>): () => Promise<Arr
       .groupBy('status')
       .execute();
     return rows.map((row) => ({ status: row.status, count: Number(row.count) }));
+  };
+}
+
+/** System-level, for metrics only: businesses with calls live now. */
+export function liveCallsFromDatabase(db: Kysely<Database>): () => Promise<Array<{ businessId: string; live: number }>> {
+  return async () => {
+    const rows = await db.selectFrom('businesses').select(['id', 'live_calls']).where('live_calls', '>', 0).execute();
+    return rows.map((row) => ({ businessId: row.id, live: row.live_calls }));
   };
 }

@@ -7,7 +7,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.ts';
-import { createMetrics } from '../src/metrics.ts';
+import { createMetrics, liveCallsFromDatabase } from '../src/metrics.ts';
+import { newId } from '../src/store/ids.ts';
+import { createRun } from '../src/store/runs.ts';
+import { updateJobStatus } from '../src/store/transitions.ts';
 import { createCallSlots } from '../src/slots/index.ts';
 import { createTestApp, type TestApp } from './support/app.ts';
 import { snapshotTenantTables } from './support/db-snapshot.ts';
@@ -233,6 +236,25 @@ describe.each(storeFactories)('readiness and metrics wiring on $name', (factory)
       await m.close();
       await slots.close();
       await memory.close();
+    }
+  });
+
+  run('/metrics reads live calls per business from the database at scrape time', async () => {
+    let db: TestApp['store']['db'] | undefined;
+    const metrics = createMetrics({ processMetrics: false, collectLiveCalls: () => liveCallsFromDatabase(db!)() });
+    const t = await createTestApp(factory, { metrics });
+    db = t.store.db;
+    try {
+      const businessId = t.seed.A.businessId;
+      const leadId = newId();
+      await t.store.db.insertInto('leads').values({ id: leadId, business_id: businessId, phone_e164: '+972501112233' }).execute();
+      const created = await createRun(t.store.db, { businessId, createdByUserId: null, name: 'm', concurrency: 1, leads: { ids: [leadId] } });
+      await updateJobStatus(t.store.db, { type: 'dial' }, { attempt_id: newId(), dial_started_at: new Date() }).where('run_id', '=', created.id).execute();
+      const text = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(text).toContain(`ocq_live_calls{business_id="${businessId}"} 1`);
+      expect(text).not.toContain(`business_id="${t.seed.B.businessId}"`);
+    } finally {
+      await t.close();
     }
   });
 

@@ -10,7 +10,7 @@ import { createRunControl } from '../engine/run-control-impl.ts';
 import { statusWebhookDeps } from '../engine/status-webhook.ts';
 import { Worker } from '../engine/worker.ts';
 import type { Logger } from '../logger.ts';
-import { createMetrics, runsByStateFromDatabase } from '../metrics.ts';
+import { createMetrics, liveCallsFromDatabase, runsByStateFromDatabase } from '../metrics.ts';
 import { createCallSlots } from '../slots/index.ts';
 import { openStore, type Store } from '../store/database.ts';
 import { migrate } from '../store/migrate.ts';
@@ -53,7 +53,10 @@ export interface RuntimeOptions {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, logger, store } = options;
-  const metrics = createMetrics({ collectRunsByState: runsByStateFromDatabase(store.db) });
+  const metrics = createMetrics({
+    collectRunsByState: runsByStateFromDatabase(store.db),
+    collectLiveCalls: liveCallsFromDatabase(store.db),
+  });
   const slots = createCallSlots({ redisUrl: config.redisUrl, logger: logger.child({ module: 'slots' }) });
   const telephony = createTwilioProvider({ apiBaseUrl: config.twilio.apiBaseUrl, logger: logger.child({ module: 'telephony' }) });
   const ctx: EngineContext = { config, store, slots, telephony, logger, metrics };
