@@ -3,7 +3,10 @@
  *
  * - the engine (bench/engine.ts): ocq against the old system's "sleep 1 s when full" baseline;
  *   figures also in .tmp/bench-engine.json;
- * - lead import over HTTP (bench/http-leads.ts), when present.
+ * - lead import over HTTP (bench/http-leads.ts), when present;
+ * - the HTTP API against `ocq serve` + `ocq worker` children while a run dispatches (bench/http-api.ts):
+ *   GET /api/outbound/runs/:id at 500 req/s, creating a run of 100,000 jobs; figures also in
+ *   .tmp/bench-http-api.json.
  *
  * Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test) and Redis
  * (REDIS_URL, default redis://127.0.0.1:6379). `--engine-only` / `--http-only` pick one.
@@ -40,9 +43,16 @@ if (!args.has('--engine-only')) {
     // TODO(lead): bench/http-leads.ts is not there yet; once it exports benchLeadImport(), it is run here.
     rows.push({ measure: 'lead import over HTTP', unit: '', ocq: null, baseline: null, target: '', pass: null, note: 'TODO: bench/http-leads.ts missing' });
   }
+  try {
+    process.stderr.write('[bench] HTTP API against ocq serve + worker ...\n');
+    const { runHttpApiBench } = await import('./http-api.ts');
+    rows.push(...(await runHttpApiBench()));
+  } catch (error) {
+    rows.push({ measure: 'HTTP API (bench/http-api.ts)', unit: '', ocq: null, baseline: null, target: '', pass: null, note: `failed: ${error instanceof Error ? error.message : String(error)}` });
+  }
 }
 
 console.log(formatTable(rows));
-console.log(`\n(${((performance.now() - started) / 1000).toFixed(0)} s; engine figures in .tmp/bench-engine.json)`);
+console.log(`\n(${((performance.now() - started) / 1000).toFixed(0)} s; engine figures in .tmp/bench-engine.json, HTTP API figures in .tmp/bench-http-api.json)`);
 // Pools, sockets and timers of the benches must not keep the process alive.
 process.exit(0);

@@ -141,7 +141,7 @@ describe.each(storeFactories)('schema on $name', (factory) => {
           .values({ id: newId(), run_id: a.run.id, business_id: a.businessId, lead_id: otherLead!, position: 5, phone_e164: phone() })
           .execute(),
         '23503',
-        'jobs_lead_id_business_id_fkey',
+        'jobs_lead_business_fkey',
       );
       // Through the store: not found, and no orphan run is left behind.
       const before = await db().selectFrom('runs').select('id').where('business_id', '=', a.businessId).execute();
