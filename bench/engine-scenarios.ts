@@ -143,8 +143,14 @@ export interface UtilisationResult {
   witness: ReturnType<typeof witness>;
 }
 
-export async function slotUtilisation(rig: Rig, calls = 60, cap = 3): Promise<UtilisationResult> {
-  rig.sim.setScript(script([200, 600]));
+export async function slotUtilisation(
+  rig: Rig,
+  calls = 60,
+  cap = 3,
+  talkMs: [number, number] = [200, 600],
+  ringMs: [number, number] = [2, 10],
+): Promise<UtilisationResult> {
+  rig.sim.setScript(script(talkMs, ringMs));
   const { business, runId } = await oneRun(rig, cap, calls);
   const dials = await settle(rig, business, runId, 150_000);
   const intervals = dials.map((d) => ({ start: d.at, end: d.endedAt! }));
