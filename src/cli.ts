@@ -54,6 +54,8 @@ async function runProcess(config: Config, logger: Logger, mode: 'start' | 'serve
       await ensureDemoData(store, effective, logger);
       const inner = runtime;
       closeOnSignal(logger, async () => {
+        await inner.worker?.stop();
+        await carrier?.endLiveCalls();
         await inner.close();
         carrier?.simulator.shutdown();
         await store.close();

@@ -72,7 +72,14 @@ export class Worker {
    * progress, and hands the leases back so another worker takes over at once. Calls already live
    * keep their slots; their webhooks end them.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopping ??= this.shutDown();
+    return this.stopping;
+  }
+
+  private stopping: Promise<void> | undefined;
+
+  private async shutDown(): Promise<void> {
     this.running = false;
     clearTimeout(this.leaseTimer);
     clearInterval(this.heartbeatTimer);

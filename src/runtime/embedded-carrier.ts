@@ -16,7 +16,15 @@ export interface EmbeddedCarrier {
   config: Config;
   plugin: FastifyPluginAsync;
   simulator: CarrierSimulator;
+  /**
+   * Shutdown: the simulated calls live in this process and would vanish with it, so end them
+   * (a hang-up, as a person would) and wait, bounded, until their final callbacks were delivered
+   * and recorded. Call it after the worker stopped dialling, while the server still listens.
+   */
+  endLiveCalls(timeoutMs?: number): Promise<void>;
 }
+
+const FINAL = new Set(['completed', 'busy', 'no-answer', 'failed', 'canceled']);
 
 export function embeddedCarrier(config: Config, logger: Logger): EmbeddedCarrier {
   const file = path.join(config.dataDir, 'sim-account.json');
@@ -35,5 +43,13 @@ export function embeddedCarrier(config: Config, logger: Logger): EmbeddedCarrier
     // Only the Twilio-shaped API (Basic auth); the simulator's admin routes stay off the product server.
     plugin: async (app) => app.register(carrierSimApiRoutes(simulator), { prefix: '/2010-04-01' }),
     simulator,
+    async endLiveCalls(timeoutMs = 5000) {
+      for (const view of simulator.allCalls()) {
+        if (FINAL.has(view.status)) continue;
+        const call = simulator.getCall(view.accountSid, view.sid);
+        if (call) simulator.updateCallStatus(call, view.status === 'in-progress' ? 'completed' : 'canceled');
+      }
+      await simulator.idle(timeoutMs).catch(() => logger.warn('simulated calls still live at shutdown'));
+    },
   };
 }
