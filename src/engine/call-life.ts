@@ -18,7 +18,7 @@
 import { ProviderError } from '../domain/errors.ts';
 import { isTerminalJob } from '../domain/job-state.ts';
 import { applyCallProgress } from '../store/call-events.ts';
-import { commitDial, recordProviderCallId, rejectDial, type CommitDialResult } from '../store/dispatch.ts';
+import { commitDial, liveJobsOfRun, recordProviderCallId, rejectDial, type CommitDialResult } from '../store/dispatch.ts';
 import { newId } from '../store/ids.ts';
 import { finalizeRequestedRun } from '../store/run-flags.ts';
 import type { LeaseHeld } from '../store/run-lease.ts';
@@ -106,7 +106,7 @@ export async function dial(
     timeLimitSeconds: business.call_time_limit_seconds,
     machineDetection: business.machine_detection,
   };
-  const dialStarted = new Date(Date.now() - 2000);
+  const dialStarted = new Date(); // the adapter widens the search by its own clock-skew margin
   for (let tryNumber = 1; ; tryNumber++) {
     let call: ProviderCall | null = null;
     try {
@@ -187,6 +187,31 @@ export async function onCallProgress(
   }
   await publishRunEvent(ctx.store.notifier, { kind: 'progress', runId: job.run_id, businessId: job.business_id, callEnded });
   return 'applied';
+}
+
+/**
+ * Stop: hangs up every live call of the run that has a provider call id (completed if answered,
+ * canceled while ringing: the adapter decides). The final webhooks then end the jobs. `done`
+ * remembers calls already hung up, so a caller that repeats this on every wake-up asks once per
+ * call; a failed hang-up is forgotten and retried next time.
+ */
+export async function hangUpLiveCalls(
+  ctx: Pick<EngineContext, 'store' | 'telephony' | 'logger'>,
+  run: { runId: string; businessId: string },
+  credentials: ProviderCredentials,
+  done: Set<string> = new Set(),
+): Promise<void> {
+  const live = await liveJobsOfRun(ctx.store.db, run.runId, run.businessId);
+  await Promise.all(
+    live.map(async ({ provider_call_id: callId }) => {
+      if (!callId || done.has(callId)) return;
+      done.add(callId);
+      await ctx.telephony.hangUp(credentials, callId).catch((error: unknown) => {
+        done.delete(callId);
+        ctx.logger.warn({ err: error, providerCallId: callId }, 'hang-up failed; will retry');
+      });
+    }),
+  );
 }
 
 /**

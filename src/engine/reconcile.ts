@@ -56,7 +56,7 @@ async function adoptOrLose(ctx: EngineContext, scope: ReconcileScope, job: Job, 
     attemptId,
     to: job.phone_e164,
     from: scope.from,
-    notBefore: new Date((job.dial_started_at?.getTime() ?? Date.now()) - 5000),
+    notBefore: job.dial_started_at ?? new Date(), // the adapter widens it by its clock-skew margin
   });
   if ('found' in result) {
     await recordProviderCallId(ctx.store.db, scope.lease, attemptId, result.found.providerCallId);

@@ -1,7 +1,8 @@
 /** The {@link RunControl} every API process uses; semantics are documented in run-control.ts. */
 import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import type { Actor } from '../store/audit.ts';
-import { liveJobsOfRun, loadBusinessForDispatch } from '../store/dispatch.ts';
+import { loadBusinessForDispatch } from '../store/dispatch.ts';
+import { hangUpLiveCalls } from './call-life.ts';
 import { countDialsInFlight, finalizeRequestedRun, requestRunFlag, type RunFlag } from '../store/run-flags.ts';
 import { getRun } from '../store/runs.ts';
 import type { EngineContext } from './context.ts';
@@ -25,7 +26,7 @@ export function createRunControl(ctx: Omit<EngineContext, 'slots'>): RunControl 
     }
     await publishRunEvent(ctx.store.notifier, { kind: flag === 'cancel' ? 'cancel_requested' : 'stop_requested', runId, businessId });
     await waitForDialsInFlight(businessId, runId, result.flagAt);
-    if (flag === 'stop') await hangUpLiveCalls(businessId, runId);
+    if (flag === 'stop') await hangUpRun(businessId, runId);
     const ended = await finalizeRequestedRun(ctx.store.db, businessId, runId);
     if (ended) await publishRunEvent(ctx.store.notifier, { kind: 'ended', runId, businessId });
     // The run's worker may have ended it meanwhile: answer with the run as it is now.
@@ -47,20 +48,10 @@ export function createRunControl(ctx: Omit<EngineContext, 'slots'>): RunControl 
   }
 
   /** Stop hangs up every call it can see; the worker (or a takeover) repeats it for later ones. */
-  async function hangUpLiveCalls(businessId: string, runId: string): Promise<void> {
+  async function hangUpRun(businessId: string, runId: string): Promise<void> {
     const business = await loadBusinessForDispatch(ctx.store.db, businessId);
     const credentials = business && resolveCredentials(business.provider_credentials_ref, ctx.config);
-    if (!credentials) return;
-    const live = await liveJobsOfRun(ctx.store.db, runId, businessId);
-    await Promise.all(
-      live
-        .filter((job) => job.provider_call_id)
-        .map((job) =>
-          ctx.telephony.hangUp(credentials, job.provider_call_id!).catch((error: unknown) => {
-            ctx.logger.warn({ err: error, providerCallId: job.provider_call_id }, 'hang-up failed');
-          }),
-        ),
-    );
+    if (credentials) await hangUpLiveCalls(ctx, { runId, businessId }, credentials);
   }
 
   return {

@@ -8,11 +8,11 @@
  */
 import { ProviderError, type Messages } from '../domain/errors.ts';
 import { isTerminalRun } from '../domain/run-state.ts';
-import { completeRun, failRun, liveJobsOfRun, loadBusinessForDispatch, readDispatchView, type DispatchView } from '../store/dispatch.ts';
+import { completeRun, failRun, loadBusinessForDispatch, readDispatchView, type DispatchView } from '../store/dispatch.ts';
 import { finalizeRequestedRun } from '../store/run-flags.ts';
 import type { LeaseHeld } from '../store/run-lease.ts';
 import type { Business, Run } from '../store/schema.ts';
-import { dial, type DialPlan } from './call-life.ts';
+import { dial, hangUpLiveCalls, type DialPlan } from './call-life.ts';
 import type { EngineContext } from './context.ts';
 import { resolveCredentials } from './credentials.ts';
 import { reconcileLiveCalls, type ReconcileScope } from './reconcile.ts';
@@ -44,6 +44,8 @@ export class RunDriver {
   private wakeWaiter: (() => void) | null = null;
   private pendingWake = false;
   private business: Business | undefined;
+  /** How this run dials, derived once per business read (null: no caller id or no credentials). */
+  private plan: DialPlan | null = null;
   private businessReadAt = 0;
   private readonly hungUp = new Set<string>();
   private readonly lastChecked = new Map<string, number>();
@@ -110,7 +112,7 @@ export class RunDriver {
   private async step(): Promise<'done' | 'again'> {
     const business = await this.currentBusiness();
     if (!business) return 'done';
-    const plan = this.planFor(business);
+    const plan = this.plan;
     if (this.reconcileEverything && plan) {
       await reconcileLiveCalls(this.ctx, this.reconcileScope(plan), true);
       this.reconcileEverything = false;
@@ -168,14 +170,7 @@ export class RunDriver {
   /** Cancel or stop requested: hang up (stop), then end the run once no call is live. */
   private async windDown(view: DispatchView, plan: DialPlan | null): Promise<boolean> {
     if (view.stopRequested && plan) {
-      for (const job of await liveJobsOfRun(this.ctx.store.db, this.lease.runId, this.businessId)) {
-        if (!job.provider_call_id || this.hungUp.has(job.provider_call_id)) continue;
-        this.hungUp.add(job.provider_call_id);
-        await this.ctx.telephony.hangUp(plan.credentials, job.provider_call_id).catch((error: unknown) => {
-          this.hungUp.delete(job.provider_call_id!);
-          this.ctx.logger.warn({ err: error, providerCallId: job.provider_call_id }, 'hang-up failed; will retry');
-        });
-      }
+      await hangUpLiveCalls(this.ctx, { runId: this.lease.runId, businessId: this.businessId }, plan.credentials, this.hungUp);
     }
     const ended = await finalizeRequestedRun(this.ctx.store.db, this.businessId, this.lease.runId);
     if (ended) await publishRunEvent(this.ctx.store.notifier, { kind: 'ended', runId: this.lease.runId, businessId: this.businessId });
@@ -220,6 +215,7 @@ export class RunDriver {
   private async currentBusiness(): Promise<Business | undefined> {
     if (!this.business || Date.now() - this.businessReadAt > BUSINESS_REFRESH_MS) {
       this.business = (await loadBusinessForDispatch(this.ctx.store.db, this.businessId)) ?? this.business;
+      this.plan = this.business ? this.planFor(this.business) : null;
       this.businessReadAt = Date.now();
     }
     return this.business;

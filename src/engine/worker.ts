@@ -43,11 +43,6 @@ export class Worker {
     return this.options.workerId;
   }
 
-  /** Runs this worker drives now. */
-  get activeRuns(): number {
-    return this.drivers.size;
-  }
-
   async start(): Promise<void> {
     this.running = true;
     this.unsubscribe = await subscribeRunEvents(this.ctx.store.notifier, (event) => {

@@ -15,7 +15,6 @@ export interface DispatchView {
   concurrency: number;
   /** Calls of this run in dialing, ringing or in_call. */
   live: number;
-  queued: number;
   /** The next job to dial, in position order; null when none is queued. */
   next: { jobId: string; leadId: string; phone: string; position: number } | null;
 }
@@ -31,14 +30,13 @@ export async function readDispatchView(db: Kysely<Database>, lease: LeaseHeld): 
     stop_requested: boolean;
     concurrency: number;
     live: number;
-    queued: number;
     job_id: string | null;
     lead_id: string | null;
     phone_e164: string | null;
     position: number | null;
   }>`
     SELECT r.status, r.cancel_requested, r.stop_requested, r.concurrency,
-           r.dialing_count + r.ringing_count + r.in_call_count AS live, r.queued_count AS queued,
+           r.dialing_count + r.ringing_count + r.in_call_count AS live,
            j.id AS job_id, j.lead_id, j.phone_e164, j.position
       FROM runs r
       LEFT JOIN LATERAL (
@@ -53,7 +51,6 @@ export async function readDispatchView(db: Kysely<Database>, lease: LeaseHeld): 
     stopRequested: row.stop_requested,
     concurrency: row.concurrency,
     live: row.live,
-    queued: row.queued,
     next:
       row.job_id && row.lead_id && row.phone_e164 && row.position !== null
         ? { jobId: row.job_id, leadId: row.lead_id, phone: row.phone_e164, position: row.position }

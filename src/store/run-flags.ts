@@ -98,15 +98,3 @@ export async function finalizeRequestedRun(db: Kysely<Database>, businessId: str
     .returningAll()
     .executeTakeFirst();
 }
-
-/** Does some worker hold a live lease on this run (by the database clock)? */
-export async function hasLiveLease(db: Kysely<Database>, businessId: string, runId: string, ttlSeconds: number): Promise<boolean> {
-  const row = await db
-    .selectFrom('runs')
-    .select('id')
-    .where('business_id', '=', businessId)
-    .where('id', '=', runId)
-    .where('lock_ts', '>', sql<Date>`now() - make_interval(secs => ${ttlSeconds})`)
-    .executeTakeFirst();
-  return row !== undefined;
-}
