@@ -5,6 +5,7 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { touchTokenLastUsed } from '../src/store/tokens.ts';
 import { createTestApp, type TestApp } from './support/app.ts';
 import { snapshotTenantTables } from './support/db-snapshot.ts';
 import { storeFactories } from './support/stores.ts';
@@ -216,10 +217,21 @@ describe.each(storeFactories)('auth on $name', (factory) => {
   });
 
   run('last_used_at is written by a conditional UPDATE, never more than once a minute (checked in SQL)', async () => {
-    await sql`UPDATE api_tokens SET last_used_at = now() - interval '2 minutes' WHERE id = ${t.seed.B.viewer.tokenId}`.execute(t.store.db);
-    await me(t.seed.B.viewer.headers);
-    const row = await t.store.db.selectFrom('api_tokens').select(sql<boolean>`last_used_at > now() - interval '1 minute'`.as('fresh')).where('id', '=', t.seed.B.viewer.tokenId).executeTakeFirstOrThrow();
-    expect(row.fresh).toBe(true);
+    const { businessId } = t.seed.B;
+    const { tokenId } = t.seed.B.viewer;
+    const lastUsed = async () =>
+      (await t.store.db.selectFrom('api_tokens').select('last_used_at').where('id', '=', tokenId).executeTakeFirstOrThrow()).last_used_at;
+    // Stale by two minutes: the store writes it.
+    await sql`UPDATE api_tokens SET last_used_at = now() - interval '2 minutes' WHERE id = ${tokenId}`.execute(t.store.db);
+    const stale = await lastUsed();
+    await touchTokenLastUsed(t.store.db, businessId, tokenId);
+    const fresh = await lastUsed();
+    expect(fresh!.getTime()).toBeGreaterThan(stale!.getTime());
+    // Fresh by 30 s: the store itself refuses, whatever the caller checked.
+    await sql`UPDATE api_tokens SET last_used_at = now() - interval '30 seconds' WHERE id = ${tokenId}`.execute(t.store.db);
+    const recent = await lastUsed();
+    await touchTokenLastUsed(t.store.db, businessId, tokenId);
+    expect(await lastUsed()).toEqual(recent);
   });
 });
 
