@@ -4,7 +4,7 @@
  *
  * @example
  * const rows = parseCsv('\uFEFFטלפון,שם\n050-123-4567,"כהן, דנה"\n');
- * const { leads } = csvRowsToLeads(rows); // [{ phone: '050-123-4567', name: 'כהן, דנה', attributes: {} }]
+ * const leads = csvRowsToLeads(rows); // [{ phone: '050-123-4567', name: 'כהן, דנה', attributes: {} }]
  */
 import { ValidationError } from './errors.ts';
 

@@ -3,10 +3,12 @@
  * the security report and the same 404 a missing run gets, so the caller cannot tell "not
  * yours" from "does not exist".
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError } from '../domain/errors.ts';
 import { getRun } from '../store/runs.ts';
 import type { Run } from '../store/schema.ts';
+import type { StopResult } from '../engine/run-control.ts';
+import { actorOf } from './auth.ts';
 import type { AppDeps, AuthContext } from './context.ts';
 import { reportForeignAccess } from './security.ts';
 
@@ -23,4 +25,32 @@ export async function runNotFound(deps: AppDeps, request: FastifyRequest, runId:
 export async function loadRun(deps: AppDeps, request: FastifyRequest, auth: AuthContext, runId: string, noun: RunNoun = 'run'): Promise<Run> {
   const run = await getRun(deps.store.db, auth.businessId, runId);
   return run ?? runNotFound(deps, request, runId, noun);
+}
+
+/**
+ * Cancels or stops the caller's run. The run control's own business-scoped look-up is the
+ * ownership check (no read before it): a miss is reported and answered exactly as {@link loadRun}.
+ */
+export async function controlRun(
+  deps: AppDeps,
+  request: FastifyRequest,
+  auth: AuthContext,
+  action: 'cancel' | 'stop',
+  runId: string,
+  noun: RunNoun = 'run',
+): Promise<StopResult> {
+  try {
+    return await deps.runControl[action](auth.businessId, runId, actorOf(auth));
+  } catch (error) {
+    if (error instanceof NotFoundError) return runNotFound(deps, request, runId, noun);
+    throw error;
+  }
+}
+
+/**
+ * `onSend` hook for every run route: run state changes every second while dialling, and a
+ * cached copy is a "ghost queue" (old bug #15).
+ */
+export async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.header('cache-control', 'no-store');
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { CarrierSimulator } from '../telephony/carrier-sim/simulator.ts';
 import { carrierSimApiRoutes } from '../telephony/carrier-sim/routes.ts';
 import { newSid } from '../telephony/carrier-sim/twilio-shapes.ts';
+import { isFinalCallStatus } from '../telephony/port.ts';
 
 export interface EmbeddedCarrier {
   config: Config;
@@ -23,8 +24,6 @@ export interface EmbeddedCarrier {
    */
   endLiveCalls(timeoutMs?: number): Promise<void>;
 }
-
-const FINAL = new Set(['completed', 'busy', 'no-answer', 'failed', 'canceled']);
 
 export function embeddedCarrier(config: Config, logger: Logger): EmbeddedCarrier {
   const file = path.join(config.dataDir, 'sim-account.json');
@@ -45,7 +44,7 @@ export function embeddedCarrier(config: Config, logger: Logger): EmbeddedCarrier
     simulator,
     async endLiveCalls(timeoutMs = 5000) {
       for (const view of simulator.allCalls()) {
-        if (FINAL.has(view.status)) continue;
+        if (isFinalCallStatus(view.status)) continue;
         const call = simulator.getCall(view.accountSid, view.sid);
         if (call) simulator.updateCallStatus(call, view.status === 'in-progress' ? 'completed' : 'canceled');
       }

@@ -29,7 +29,7 @@ import {
 } from '../account-schemas.ts';
 import type { TypeBoxTypeProvider } from '../app.ts';
 import type { AppDeps } from '../context.ts';
-import { pageOf } from '../schemas.ts';
+import { Nullable, pageOf } from '../schemas.ts';
 
 const tags = ['admin'];
 const security = [{ adminToken: [] }];
@@ -37,12 +37,12 @@ const security = [{ adminToken: [] }];
 const SecurityEventSchema = Type.Object({
   id: Type.String(),
   kind: Type.String(),
-  actor_user_id: Type.Union([Type.String(), Type.Null()]),
-  actor_business_id: Type.Union([Type.String(), Type.Null()]),
+  actor_user_id: Nullable(Type.String()),
+  actor_business_id: Nullable(Type.String()),
   target_type: Type.String(),
   target_id: Type.String(),
-  owner_business_id: Type.Union([Type.String(), Type.Null()]),
-  route: Type.Union([Type.String(), Type.Null()]),
+  owner_business_id: Nullable(Type.String()),
+  route: Nullable(Type.String()),
   at: Type.String({ format: 'date-time' }),
 });
 

@@ -22,16 +22,15 @@ import {
   StopQueueBody,
   StopQueueResponse,
 } from '../legacy-schemas.ts';
-import { actorOf, requireRole } from '../auth.ts';
-import { loadRun } from '../run-access.ts';
-import { createRunForCaller } from '../run-create.ts';
+import { requireRole } from '../auth.ts';
+import { controlRun, loadRun, noStore } from '../run-access.ts';
+import { createRunForCaller, DEFAULT_RUN_CONCURRENCY } from '../run-create.ts';
 import { RUN_CREATE_BODY_LIMIT } from '../schemas.ts';
 import { serializeLegacyActive, serializeLegacyStatus } from '../serialize.ts';
 
 const tags = ['old system paths'];
 const MIN_CONCURRENCY = 1;
 const MAX_CONCURRENCY = 10;
-const DEFAULT_CONCURRENCY = 3;
 
 const legacyMessages = {
   missingRunId: 'חסר run_id',
@@ -54,9 +53,7 @@ function endedStatusOf(error: unknown): RunStatus | undefined {
 }
 
 export const legacyRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store');
-  });
+  app.addHook('onSend', noStore);
 
   app.post<{ Body: StopQueueBody }>(
     '/api/outbound/stop-queue',
@@ -76,9 +73,8 @@ export const legacyRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       const auth = requireRole(request, 'agent');
       const runId = request.body.run_id;
       if (!runId) return legacyFailure(reply, 400, 'validation_failed', legacyMessages.missingRunId, { details: { field: 'run_id' } });
-      await loadRun(deps, request, auth, runId);
       try {
-        const { run, cancelledJobs } = await deps.runControl.stop(auth.businessId, runId, actorOf(auth));
+        const { run, cancelledJobs } = await controlRun(deps, request, auth, 'stop', runId);
         return {
           success: true,
           message: legacyMessages.stopped(cancelledJobs),
@@ -108,9 +104,8 @@ export const legacyRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     async (request, reply) => {
       const auth = requireRole(request, 'agent');
       const runId = request.params.run_id;
-      await loadRun(deps, request, auth, runId, 'queue');
       try {
-        const { run, cancelledJobs } = await deps.runControl.cancel(auth.businessId, runId, actorOf(auth));
+        const { run, cancelledJobs } = await controlRun(deps, request, auth, 'cancel', runId, 'queue');
         return { success: true, message: legacyMessages.cancelSent, run_id: run.id, job_id: run.id, status: run.status, cancelled_jobs: cancelledJobs };
       } catch (error) {
         const status = endedStatusOf(error);
@@ -134,7 +129,7 @@ export const legacyRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     },
     async (request, reply) => {
       const auth = requireRole(request, 'agent');
-      const concurrency = request.body.concurrency ?? DEFAULT_CONCURRENCY;
+      const concurrency = request.body.concurrency ?? DEFAULT_RUN_CONCURRENCY;
       if (concurrency < MIN_CONCURRENCY || concurrency > MAX_CONCURRENCY) {
         return legacyFailure(reply, 400, 'validation_failed', legacyMessages.badConcurrency, { details: { field: 'concurrency' } });
       }

@@ -6,8 +6,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ValidationError } from '../../domain/errors.ts';
 import { listJobs, listRuns } from '../../store/runs.ts';
 import type { AppDeps } from '../context.ts';
-import { actorOf, requireRole } from '../auth.ts';
-import { loadRun, runNotFound } from '../run-access.ts';
+import { requireRole } from '../auth.ts';
+import { controlRun, loadRun, noStore, runNotFound } from '../run-access.ts';
 import { createRunForCaller } from '../run-create.ts';
 import {
   CreateRunBody,
@@ -25,10 +25,7 @@ import { serializeJob, serializeRun } from '../serialize.ts';
 const tags = ['runs'];
 
 export const runRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  // Run state changes every second while dialling: a cached copy is a "ghost queue" (old bug #15).
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store');
-  });
+  app.addHook('onSend', noStore);
 
   app.post<{ Body: CreateRunBody }>(
     '/api/outbound/runs',
@@ -130,9 +127,7 @@ export const runRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       },
       async (request, reply) => {
         const auth = requireRole(request, 'agent');
-        // Ownership first, so a foreign id is reported and answered like a missing one.
-        await loadRun(deps, request, auth, request.params.id);
-        const result = await deps.runControl[action](auth.businessId, request.params.id, actorOf(auth));
+        const result = await controlRun(deps, request, auth, action, request.params.id);
         return reply.code(action === 'cancel' ? 202 : 200).send({ ...serializeRun(result.run), cancelled_jobs: result.cancelledJobs });
       },
     );
