@@ -6,7 +6,7 @@
 import { SlotsUnavailableError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { CallSlots, SlotRequest, SlotsHooks } from './port.ts';
-import { abortReason, callHook, validateBusinessId, validateIds, validateRequest, validateTtl } from './request.ts';
+import { abortReason, callHook, checkAcquire, validateBusinessId, validateIds, validateTtl } from './request.ts';
 
 /** setTimeout's ceiling; longer ttls re-arm their timer when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -41,9 +41,7 @@ export class MemoryCallSlots implements CallSlots {
 
   acquire(req: SlotRequest, signal?: AbortSignal): Promise<void> {
     try {
-      validateRequest(req);
-      if (signal?.aborted) throw abortReason(signal);
-      if (this.closed) throw new SlotsUnavailableError('call slots are closed');
+      checkAcquire(req, signal, this.closed);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -14,7 +14,7 @@ import type { CallSlots, SlotRequest, SlotsHooks } from './port.ts';
 import { closeConnection, openConnection, unavailable, whenReady, type ConnectionTuning } from './redis-connection.ts';
 import { DEFAULT_KEY_PREFIX, slotKeys, type SlotKeys } from './redis-keys.ts';
 import { SlotScripts, type AcquireReply } from './redis-scripts.ts';
-import { abortReason, callHook, validateBusinessId, validateIds, validateRequest, validateTtl } from './request.ts';
+import { abortReason, callHook, checkAcquire, validateBusinessId, validateIds, validateTtl } from './request.ts';
 import { WakeBus, Wakeup } from './wake-bus.ts';
 
 export interface RedisCallSlotsOptions extends SlotsHooks, Partial<ConnectionTuning> {
@@ -81,9 +81,7 @@ export class RedisCallSlots implements CallSlots {
 
   acquire(req: SlotRequest, signal?: AbortSignal): Promise<void> {
     try {
-      validateRequest(req);
-      if (signal?.aborted) throw abortReason(signal);
-      if (this.closed) throw new SlotsUnavailableError('call slots are closed');
+      checkAcquire(req, signal, this.closed);
     } catch (error) {
       return Promise.reject(error);
     }

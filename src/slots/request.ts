@@ -1,4 +1,5 @@
 /** Checks and helpers shared by both CallSlots implementations. */
+import { SlotsUnavailableError } from '../domain/errors.ts';
 import { MAX_SLOT_LIMIT, type SlotRequest } from './port.ts';
 
 /**
@@ -45,4 +46,11 @@ export function callHook(hook: (() => void) | undefined, onError: (error: unknow
   } catch (error) {
     onError(error);
   }
+}
+
+/** What every acquire checks before it queues: a valid request, not aborted, pool not closed. */
+export function checkAcquire(req: SlotRequest, signal: AbortSignal | undefined, closed: boolean): void {
+  validateRequest(req);
+  if (signal?.aborted) throw abortReason(signal);
+  if (closed) throw new SlotsUnavailableError('call slots are closed');
 }
