@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import twilio from 'twilio';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../src/logger.ts';
 import {
   CarrierSimulator,
@@ -39,6 +39,8 @@ let sinkUrl = '';
 let received: Received[] = [];
 /** Extra response delay per callback, to shuffle deliveries across calls. */
 let sinkDelay: (params: Record<string, string>) => number = () => 0;
+/** The client ports callbacks came from: fewer than callbacks when connections are reused. */
+let sinkPorts = new Set<number>();
 
 beforeAll(async () => {
   sim = createCarrierSim({
@@ -59,10 +61,12 @@ beforeAll(async () => {
     const url = sinkUrl + request.url;
     const token = params.AccountSid === OTHER_ACCOUNT ? OTHER_TOKEN : TOKEN;
     received.push({ url, params, valid: verifyTwilioSignature(token, url, params, request.headers['x-twilio-signature'] as string) });
+    sinkPorts.add(request.socket.remotePort ?? 0);
     const delay = sinkDelay(params);
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     return reply.code(204).send();
   });
+  sink.post('/fail', async (_request, reply) => reply.code(500).send('boom'));
   sinkUrl = await sink.listen({ port: 0, host: '127.0.0.1' });
 });
 
@@ -76,6 +80,7 @@ beforeEach(() => {
   sim.setScript(FAST);
   received = [];
   sinkDelay = () => 0;
+  sinkPorts = new Set();
 });
 
 function basic(user: string, pass: string): string {
@@ -216,6 +221,56 @@ describe('status callbacks', () => {
     expect(statusesOf(body.sid)).toEqual(['ringing']);
     expect(sim.record.snapshot().callbacks).toMatchObject({ delivered: 1, dropped: 1 });
     expect(sim.callView(body.sid as string)?.status).toBe('completed');
+  });
+});
+
+describe('callback delivery', () => {
+  it('logs a non-2xx answer and an unreachable receiver as failed, and does not retry', async () => {
+    await create(callFields('+15550650001', { StatusCallback: `${sinkUrl}/fail?attempt=x` }));
+    await create(callFields('+15550650002', { StatusCallback: 'http://127.0.0.1:1/cb' }));
+    await sim.idle();
+    const log = sim.record.snapshot().callbacks.log;
+    expect(log).toHaveLength(2);
+    expect(log.find((e) => e.url.includes('/fail'))).toMatchObject({ outcome: 'failed', httpStatus: 500, callStatus: 'completed', sequenceNumber: 0 });
+    expect(log.find((e) => e.url.includes(':1/'))).toMatchObject({ outcome: 'failed', error: expect.stringMatching(/ECONNREFUSED/) });
+  });
+
+  it('reuses its connections (keep-alive)', async () => {
+    for (let i = 0; i < 4; i++) {
+      await create(callFields(`+1555066000${i}`, { StatusCallbackEvent: ['ringing', 'answered'] }));
+      await sim.idle();
+    }
+    expect(received).toHaveLength(12);
+    expect(sim.record.snapshot().callbacks.delivered).toBe(12);
+    expect(sinkPorts.size).toBe(1);
+  });
+
+  it('gives up on a receiver that does not answer in time', async () => {
+    const impatient = createCarrierSim({ accounts: [{ accountSid: ACCOUNT, authToken: TOKEN }], script: FAST, callbackTimeoutMs: 30 });
+    try {
+      const url = await impatient.listen();
+      sinkDelay = () => 300;
+      const client = twilio(ACCOUNT, TOKEN);
+      client.api.baseUrl = url;
+      await client.calls.create({ to: '+15550670001', from: FROM_A, url: 'https://example.com/twiml', statusCallback: `${sinkUrl}/cb?attempt=t` });
+      await impatient.idle();
+      expect(impatient.record.snapshot().callbacks.log).toEqual([
+        expect.objectContaining({ outcome: 'failed', error: 'no answer within 30 ms', callStatus: 'completed' }),
+      ]);
+    } finally {
+      await impatient.close();
+    }
+  });
+
+  it('abandons deliveries in flight on reset, without logging them', async () => {
+    sinkDelay = () => 200;
+    await create(callFields('+15550680001', { StatusCallbackEvent: ['ringing'] }));
+    await vi.waitFor(() => expect(received).toHaveLength(1));
+    sim.reset();
+    await vi.waitFor(() => expect(sim.callbacksInFlight).toBe(0));
+    await new Promise((resolve) => setTimeout(resolve, 250)); // past the receiver's answer
+    expect(sim.record.snapshot().callbacks.log).toEqual([]);
+    expect(received).toHaveLength(1); // nothing queued behind it went out either
   });
 });
 

@@ -326,9 +326,9 @@ export class CarrierSimulator {
     this.emitter.emit('reset');
   }
 
-  /** Stops every timer and callback; the simulator does nothing afterwards. */
+  /** Stops every timer and callback and closes the callback connections; the simulator does nothing afterwards. */
   shutdown(): void {
     this.lifecycle.stop(this.calls.values());
-    this.callbacks.abortAll();
+    this.callbacks.close();
   }
 }
