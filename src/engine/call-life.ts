@@ -182,10 +182,9 @@ export async function onCallProgress(
     ctx.metrics?.dials.inc({ outcome: job.status });
     if (job.run_winding_down && (await finalizeRequestedRun(ctx.store.db, job.business_id, job.run_id))) {
       await publishRunEvent(ctx.store.notifier, { kind: 'ended', runId: job.run_id, businessId: job.business_id });
-      return 'applied';
     }
   }
-  await publishRunEvent(ctx.store.notifier, { kind: 'progress', runId: job.run_id, businessId: job.business_id, callEnded });
+  // The `progress` run event was sent by the statement that applied the change.
   return 'applied';
 }
 

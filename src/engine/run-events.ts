@@ -5,8 +5,9 @@
  * through the tenant-scoped store.
  */
 import type { Notifier } from '../store/notifier.ts';
+import { RUN_EVENTS_CHANNEL } from '../store/run-event-channel.ts';
 
-export const RUN_EVENTS_CHANNEL = 'ocq_run_events';
+export { RUN_EVENTS_CHANNEL };
 
 export type RunEventKind =
   | 'created'

@@ -4,10 +4,12 @@
  * fenced by the run's lease: a call whose run changed owner must still record its outcome.
  */
 import { sql, type Kysely } from 'kysely';
-import type { CallOutcome, JobEvent, JobStatus } from '../domain/job-state.ts';
+import { jobSourcesFor, jobTargetFor, type CallOutcome, type JobEvent, type JobStatus } from '../domain/job-state.ts';
+import { Batcher, batchersFor, isDeadlock } from './batcher.ts';
+import { RUN_EVENTS_CHANNEL } from './run-event-channel.ts';
 import type { CallProgress } from '../telephony/port.ts';
 import type { Database, Job } from './schema.ts';
-import { NOW, updateJobStatus } from './transitions.ts';
+
 
 export interface AttemptOwner {
   jobId: string;
@@ -18,31 +20,46 @@ export interface AttemptOwner {
   providerCredentialsRef: string | null;
 }
 
-/** Unscoped by design: a provider callback carries only the attempt id. */
-export async function findAttemptForWebhook(db: Kysely<Database>, attemptId: string): Promise<AttemptOwner | undefined> {
-  const row = await db
+/**
+ * Unscoped by design: a provider callback carries only the attempt id. Many attempts in one
+ * round trip; undefined for an unknown one.
+ */
+export async function findAttemptsForWebhook(db: Kysely<Database>, attemptIds: readonly string[]): Promise<Array<AttemptOwner | undefined>> {
+  const rows = await db
     .selectFrom('jobs')
     .innerJoin('businesses', 'businesses.id', 'jobs.business_id')
     .select([
       'jobs.id',
+      'jobs.attempt_id',
       'jobs.run_id',
       'jobs.business_id',
       'jobs.status',
       'jobs.provider_call_id',
       'businesses.provider_credentials_ref',
     ])
-    .where('jobs.attempt_id', '=', attemptId)
-    .executeTakeFirst();
-  return (
-    row && {
-      jobId: row.id,
-      runId: row.run_id,
-      businessId: row.business_id,
-      status: row.status,
-      providerCallId: row.provider_call_id,
-      providerCredentialsRef: row.provider_credentials_ref,
-    }
-  );
+    .where('jobs.attempt_id', '=', (eb) => eb.fn.any(sql<string[]>`${[...attemptIds]}::uuid[]`))
+    .execute();
+  const byAttempt = new Map(rows.map((row) => [row.attempt_id, row]));
+  return attemptIds.map((attemptId) => {
+    const row = byAttempt.get(attemptId.toLowerCase());
+    return (
+      row && {
+        jobId: row.id,
+        runId: row.run_id,
+        businessId: row.business_id,
+        status: row.status,
+        providerCallId: row.provider_call_id,
+        providerCredentialsRef: row.provider_credentials_ref,
+      }
+    );
+  });
+}
+
+const attemptBatchers = new WeakMap<object, Batcher<string, AttemptOwner | undefined>>();
+
+/** One attempt's {@link findAttemptsForWebhook}; concurrent callbacks share one round trip. */
+export function findAttemptForWebhook(db: Kysely<Database>, attemptId: string): Promise<AttemptOwner | undefined> {
+  return batchersFor(db, attemptBatchers, () => new Batcher((ids: readonly string[]) => findAttemptsForWebhook(db, ids))).run(attemptId);
 }
 
 const outcomeOf: Record<Extract<CallProgress, { kind: 'ended' }>['outcome'], CallOutcome> = {
@@ -66,54 +83,128 @@ function eventOf(progress: CallProgress): JobEvent | null {
   }
 }
 
-/**
- * Applies one provider status to the attempt's job, forward only: a duplicate or reordered
- * callback (ringing after completed) matches no row. Also stores the provider's call id when the
- * callback beat the dialler to it. Returns the job when its status changed, else undefined.
- */
+/** A job whose status a callback changed. */
 export type AppliedProgress = Job & {
   /** The run was asked to cancel or stop: its end may be due now. */
   run_winding_down: boolean;
 };
 
-export async function applyCallProgress(
+export interface ProgressUpdate {
+  attemptId: string;
+  progress: CallProgress;
+  providerCallId: string | undefined;
+}
+
+/** One row of the batched progress statement (what a single update would have SET, as data). */
+interface ProgressRow {
+  attempt: string;
+  to: JobStatus;
+  from: string;
+  answeredBy: string | null;
+  outcome: CallOutcome | null;
+  duration: number | null;
+  error: string | null;
+  callId: string | null;
+}
+
+function progressRow({ attemptId, progress, providerCallId }: ProgressUpdate, event: JobEvent): ProgressRow {
+  const ended = progress.kind === 'ended' ? progress : null;
+  return {
+    attempt: attemptId,
+    to: jobTargetFor(event),
+    from: jobSourcesFor(event).join(','),
+    answeredBy: progress.kind === 'answered' || progress.kind === 'ended' ? (progress.answeredBy ?? null) : null,
+    outcome: ended ? outcomeOf[ended.outcome] : null,
+    duration: ended?.durationSeconds ?? null,
+    error: ended?.errorCode ? `provider error ${ended.errorCode}` : null,
+    callId: providerCallId ?? null,
+  };
+}
+
+/**
+ * Applies provider statuses to their attempts' jobs, forward only: a duplicate or reordered
+ * callback (ringing after completed) matches no row. Also stores the provider's call id when the
+ * callback beat the dialler to it, and tells the run's listeners (`progress` run event, sent by
+ * the same statement, so it is committed with the change). One statement for all `updates`, each
+ * row guarded exactly as its own conditional UPDATE would be; at most one update per attempt
+ * (the batcher's key). Returns, per update, the job when its status changed, else undefined.
+ */
+export async function applyCallProgressBatch(
+  db: Kysely<Database>,
+  updates: readonly ProgressUpdate[],
+): Promise<Array<AppliedProgress | undefined>> {
+  const rows: ProgressRow[] = [];
+  const index: number[] = [];
+  updates.forEach((update, i) => {
+    const event = eventOf(update.progress);
+    if (!event) return;
+    index[i] = rows.length;
+    rows.push(progressRow(update, event));
+  });
+  const pendingOnly = updates.filter((u) => !eventOf(u.progress) && u.providerCallId);
+  for (const { attemptId, providerCallId } of pendingOnly) {
+    await db
+      .updateTable('jobs')
+      .set({ provider_call_id: providerCallId! })
+      .where('attempt_id', '=', attemptId)
+      .where('provider_call_id', 'is', null)
+      .execute();
+  }
+  if (rows.length === 0) return updates.map(() => undefined);
+  const col = <K extends keyof ProgressRow>(key: K): Array<ProgressRow[K]> => rows.map((r) => r[key]);
+  // answered_at is stamped by the move to in_call; ended_at, outcome and duration by a final
+  // status; the rest only fill in what is known. The run event rides in the same statement.
+  const result = await sql<AppliedProgress & { attempt_ord: number }>`
+    WITH input AS (
+      SELECT * FROM unnest(${col('attempt')}::uuid[], ${col('to')}::text[], ${col('from')}::text[],
+                           ${col('answeredBy')}::text[], ${col('outcome')}::text[], ${col('duration')}::int[],
+                           ${col('error')}::text[], ${col('callId')}::text[])
+        WITH ORDINALITY AS t(attempt_id, to_status, from_statuses, answered_by, outcome, duration_seconds, error, call_id, ord)
+    ), changed AS (
+      UPDATE jobs j SET
+        status           = i.to_status,
+        answered_at      = CASE WHEN i.to_status = 'in_call' THEN now() ELSE j.answered_at END,
+        answered_by      = CASE WHEN i.to_status = 'in_call' THEN i.answered_by ELSE coalesce(i.answered_by, j.answered_by) END,
+        ended_at         = CASE WHEN i.outcome IS NOT NULL THEN now() ELSE j.ended_at END,
+        outcome          = coalesce(i.outcome, j.outcome),
+        duration_seconds = CASE WHEN i.outcome IS NOT NULL THEN i.duration_seconds ELSE j.duration_seconds END,
+        error            = coalesce(i.error, j.error),
+        provider_call_id = coalesce(j.provider_call_id, i.call_id)
+      FROM input i
+      WHERE j.attempt_id = i.attempt_id AND j.status = ANY (string_to_array(i.from_statuses, ','))
+      RETURNING j.*, i.ord AS attempt_ord,
+        (SELECT r.cancel_requested OR r.stop_requested FROM runs r WHERE r.id = j.run_id) AS run_winding_down
+    )
+    SELECT c.*, pg_notify(${RUN_EVENTS_CHANNEL}, json_build_object(
+             'kind', 'progress', 'runId', c.run_id, 'businessId', c.business_id,
+             'callEnded', c.status IN ('completed', 'no_answer', 'busy', 'failed', 'cancelled'))::text) AS notified
+      FROM changed c`.execute(db);
+  const byOrd = new Map<number, AppliedProgress>();
+  for (const row of result.rows) {
+    const { attempt_ord: ord, notified: _notified, ...job } = row as AppliedProgress & { attempt_ord: number; notified?: unknown };
+    byOrd.set(Number(ord), job as AppliedProgress);
+  }
+  return updates.map((_, i) => (index[i] === undefined ? undefined : byOrd.get(index[i]! + 1)));
+}
+
+const progressBatchers = new WeakMap<object, Batcher<ProgressUpdate, AppliedProgress | undefined>>();
+
+/**
+ * Applies one provider status to its attempt's job (see {@link applyCallProgressBatch}).
+ * Concurrent callbacks share one statement; two for the same attempt never do, so they apply in
+ * the order they arrived.
+ */
+export function applyCallProgress(
   db: Kysely<Database>,
   attemptId: string,
   progress: CallProgress,
   providerCallId: string | undefined,
 ): Promise<AppliedProgress | undefined> {
-  const event = eventOf(progress);
-  if (!event) {
-    if (providerCallId) {
-      await db
-        .updateTable('jobs')
-        .set({ provider_call_id: providerCallId })
-        .where('attempt_id', '=', attemptId)
-        .where('provider_call_id', 'is', null)
-        .execute();
-    }
-    return undefined;
-  }
-  const patch =
-    progress.kind === 'answered'
-      ? { answered_at: NOW, answered_by: progress.answeredBy ?? null }
-      : progress.kind === 'ended'
-        ? {
-            ended_at: NOW,
-            outcome: outcomeOf[progress.outcome],
-            duration_seconds: progress.durationSeconds ?? null,
-            ...(progress.answeredBy ? { answered_by: progress.answeredBy } : {}),
-            ...(progress.errorCode ? { error: `provider error ${progress.errorCode}` } : {}),
-          }
-        : {};
-  return updateJobStatus(db, event, {
-    ...patch,
-    ...(providerCallId ? { provider_call_id: (eb) => eb.fn.coalesce('provider_call_id', eb.val(providerCallId)) } : {}),
-  })
-    .where('attempt_id', '=', attemptId)
-    .returningAll()
-    .returning(
-      sql<boolean>`(SELECT runs.cancel_requested OR runs.stop_requested FROM runs WHERE runs.id = jobs.run_id)`.as('run_winding_down'),
-    )
-    .executeTakeFirst();
+  const batcher = batchersFor(db, progressBatchers, () =>
+    new Batcher<ProgressUpdate, AppliedProgress | undefined>((updates) => applyCallProgressBatch(db, updates), {
+      keyOf: (update) => update.attemptId,
+      retryable: isDeadlock,
+    }),
+  );
+  return batcher.run({ attemptId, progress, providerCallId });
 }

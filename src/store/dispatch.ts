@@ -7,6 +7,7 @@ import type { RunStatus } from '../domain/run-state.ts';
 import type { Business, Database, Job } from './schema.ts';
 import { NOW, updateJobStatus, updateRunStatus } from './transitions.ts';
 import type { LeaseHeld } from './run-lease.ts';
+import { Batcher, batchersFor, isDeadlock } from './batcher.ts';
 
 export interface DispatchView {
   status: RunStatus;
@@ -19,106 +20,163 @@ export interface DispatchView {
   next: { jobId: string; leadId: string; phone: string; position: number } | null;
 }
 
+interface DispatchViewRow {
+  ord: number;
+  status: RunStatus;
+  cancel_requested: boolean;
+  stop_requested: boolean;
+  concurrency: number;
+  live: number;
+  job_id: string | null;
+  lead_id: string | null;
+  phone_e164: string | null;
+  position: number | null;
+}
+
 /**
- * Re-reads the run's flags and picks its next job, in one round trip. Called before every dial:
- * this re-read is the guarantee that cancel and stop are seen. Null when the lease is lost.
+ * Re-reads each run's flags and picks its next job, in one round trip for all `leases`. Called
+ * before every dial: this re-read is the guarantee that cancel and stop are seen. Null for a run
+ * whose lease is lost.
  */
-export async function readDispatchView(db: Kysely<Database>, lease: LeaseHeld): Promise<DispatchView | null> {
-  const result = await sql<{
-    status: RunStatus;
-    cancel_requested: boolean;
-    stop_requested: boolean;
-    concurrency: number;
-    live: number;
-    job_id: string | null;
-    lead_id: string | null;
-    phone_e164: string | null;
-    position: number | null;
-  }>`
-    SELECT r.status, r.cancel_requested, r.stop_requested, r.concurrency,
+export async function readDispatchViews(db: Kysely<Database>, leases: readonly LeaseHeld[]): Promise<Array<DispatchView | null>> {
+  const result = await sql<DispatchViewRow>`
+    SELECT h.ord, r.status, r.cancel_requested, r.stop_requested, r.concurrency,
            r.dialing_count + r.ringing_count + r.in_call_count AS live,
            j.id AS job_id, j.lead_id, j.phone_e164, j.position
-      FROM runs r
+      FROM unnest(${leases.map((l) => l.runId)}::uuid[], ${leases.map((l) => l.token)}::uuid[]) WITH ORDINALITY AS h(run_id, token, ord)
+      JOIN runs r ON r.id = h.run_id AND r.lock_token = h.token
       LEFT JOIN LATERAL (
         SELECT id, lead_id, phone_e164, position FROM jobs
-         WHERE run_id = r.id AND status = 'queued' ORDER BY position LIMIT 1) j ON true
-     WHERE r.id = ${lease.runId} AND r.lock_token = ${lease.token}`.execute(db);
-  const row = result.rows[0];
-  if (!row) return null;
-  return {
-    status: row.status,
-    cancelRequested: row.cancel_requested,
-    stopRequested: row.stop_requested,
-    concurrency: row.concurrency,
-    live: row.live,
-    next:
-      row.job_id && row.lead_id && row.phone_e164 && row.position !== null
-        ? { jobId: row.job_id, leadId: row.lead_id, phone: row.phone_e164, position: row.position }
-        : null,
-  };
+         WHERE run_id = r.id AND status = 'queued' ORDER BY position LIMIT 1) j ON true`.execute(db);
+  const byOrd = new Map(result.rows.map((row) => [Number(row.ord), row]));
+  return leases.map((_, i) => {
+    const row = byOrd.get(i + 1);
+    if (!row) return null;
+    return {
+      status: row.status,
+      cancelRequested: row.cancel_requested,
+      stopRequested: row.stop_requested,
+      concurrency: row.concurrency,
+      live: row.live,
+      next:
+        row.job_id && row.lead_id && row.phone_e164 && row.position !== null
+          ? { jobId: row.job_id, leadId: row.lead_id, phone: row.phone_e164, position: row.position }
+          : null,
+    };
+  });
+}
+
+const viewBatchers = new WeakMap<object, Batcher<LeaseHeld, DispatchView | null>>();
+
+/** One run's {@link readDispatchViews}; the reads of concurrent drivers share one statement. */
+export function readDispatchView(db: Kysely<Database>, lease: LeaseHeld): Promise<DispatchView | null> {
+  return batchersFor(db, viewBatchers, () => new Batcher((leases: readonly LeaseHeld[]) => readDispatchViews(db, leases))).run(lease);
 }
 
 export type CommitDialResult = 'committed' | 'business_full' | 'not_dialable';
 
-/**
- * Commits the dial record (`queued -> dialing` with a fresh attempt id) BEFORE the provider is
- * called, in one statement that takes two row locks:
- * - the run row, with its lease and flags re-checked after waiting for the lock (PostgreSQL
- *   re-evaluates the WHERE on the newest row version): this serialises against a cancel/stop
- *   write, so once a cancel is committed no dial commits after it;
- * - the business row, only while `live_calls < max_concurrent_calls`, re-checked the same way:
- *   the cap holds in the database itself, across every worker, even if the slot pool (Redis)
- *   lost its state.
- * The counter trigger raises `live_calls` in the same transaction, before either lock is freed.
- * `not_dialable`: the job was taken, the lease lost, or a cancel/stop committed first.
- */
-export async function commitDial(
-  db: Kysely<Database>,
-  lease: LeaseHeld,
-  businessId: string,
-  jobId: string,
-  attemptId: string,
-): Promise<CommitDialResult> {
-  // Lock order is run, then business: the same order as the counter trigger of a webhook's job
-  // update (jobs -> runs -> businesses), so the two can never deadlock. `room` reads the fence
-  // through a scalar subquery, which PostgreSQL evaluates first.
-  const result = await sql<{ dialed: string | null; room: boolean }>`
-    WITH fence AS (
-      SELECT id, business_id FROM runs
-       WHERE id = ${lease.runId} AND business_id = ${businessId} AND lock_token = ${lease.token}
-         AND status = 'running' AND NOT cancel_requested AND NOT stop_requested
-       FOR NO KEY UPDATE),
-    room AS (
-      SELECT id FROM businesses
-       WHERE id = (SELECT business_id FROM fence) AND live_calls < max_concurrent_calls
-       FOR NO KEY UPDATE),
-    dialed AS (
-      UPDATE jobs SET status = 'dialing', attempt_id = ${attemptId}, dial_started_at = now()
-       WHERE id = ${jobId} AND status = 'queued'
-         AND run_id IN (SELECT id FROM fence) AND business_id IN (SELECT id FROM room)
-      RETURNING id)
-    SELECT (SELECT id FROM dialed) AS dialed,
-           EXISTS (SELECT 1 FROM room) OR NOT EXISTS (SELECT 1 FROM fence) AS room`.execute(db);
-  const row = result.rows[0];
-  if (row?.dialed) return 'committed';
-  return row?.room ? 'not_dialable' : 'business_full';
+export interface DialCommit {
+  lease: LeaseHeld;
+  businessId: string;
+  jobId: string;
+  attemptId: string;
 }
 
-/** Stores the provider's call id on the attempt, if the lease still holds (the webhook may also set it). */
-export async function recordProviderCallId(
-  db: Kysely<Database>,
-  lease: LeaseHeld,
-  attemptId: string,
-  providerCallId: string,
-): Promise<boolean> {
-  const result = await db
-    .updateTable('jobs')
-    .set({ provider_call_id: providerCallId })
-    .where('attempt_id', '=', attemptId)
-    .where('provider_call_id', 'is', null)
-    .where('run_id', 'in', (qb) => qb.selectFrom('runs').select('id').where('id', '=', lease.runId).where('lock_token', '=', lease.token))
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+/**
+ * Commits dial records (`queued -> dialing` with a fresh attempt id) BEFORE the provider is
+ * called, for many runs in one statement that takes two sets of row locks, each in id order (so
+ * two such statements, or this and a webhook's counter trigger, never lock in crossing orders):
+ * - the run rows, with lease and flags re-checked after waiting for the lock (PostgreSQL
+ *   re-evaluates the WHERE on the newest row version): this serialises against a cancel/stop
+ *   write, so once a cancel is committed no dial commits after it;
+ * - the business rows, only while `live_calls < max_concurrent_calls`, re-checked the same way:
+ *   the cap holds in the database itself, across every worker, even if the slot pool (Redis)
+ *   lost its state. The check counts one dial per business, so a statement carries at most one
+ *   dial per business (the batcher's key).
+ * The counter trigger raises `live_calls` in the same transaction, before any lock is freed.
+ * Per dial: `not_dialable` when the job was taken, the lease lost, or a cancel/stop committed
+ * first; `business_full` when the business is at its cap.
+ */
+export async function commitDials(db: Kysely<Database>, dials: readonly DialCommit[]): Promise<CommitDialResult[]> {
+  if (new Set(dials.map((d) => d.businessId)).size !== dials.length) throw new Error('commitDials: at most one dial per business per statement');
+  // Lock order is runs, then businesses, each by id: the same order as the counter trigger of a
+  // webhook's job update (jobs -> runs -> businesses).
+  const result = await sql<{ ord: number; dialed: boolean; room: boolean }>`
+    WITH input AS (
+      SELECT * FROM unnest(${dials.map((d) => d.lease.runId)}::uuid[], ${dials.map((d) => d.lease.token)}::uuid[],
+                           ${dials.map((d) => d.businessId)}::uuid[], ${dials.map((d) => d.jobId)}::uuid[],
+                           ${dials.map((d) => d.attemptId)}::uuid[])
+        WITH ORDINALITY AS t(run_id, token, business_id, job_id, attempt_id, ord)
+    ), fence AS (
+      SELECT r.id, r.business_id FROM runs r
+       WHERE r.id IN (SELECT run_id FROM input)
+         AND (r.id, r.business_id, r.lock_token) IN (SELECT run_id, business_id, token FROM input)
+         AND r.status = 'running' AND NOT r.cancel_requested AND NOT r.stop_requested
+       ORDER BY r.id
+       FOR NO KEY UPDATE),
+    room AS (
+      SELECT b.id FROM businesses b
+       WHERE b.id IN (SELECT business_id FROM fence) AND b.live_calls < b.max_concurrent_calls
+       ORDER BY b.id
+       FOR NO KEY UPDATE),
+    dialed AS (
+      UPDATE jobs j SET status = 'dialing', attempt_id = i.attempt_id, dial_started_at = now()
+        FROM input i
+       WHERE j.id = i.job_id AND j.status = 'queued' AND j.run_id = i.run_id
+         AND i.run_id IN (SELECT id FROM fence) AND i.business_id IN (SELECT id FROM room)
+      RETURNING j.id)
+    SELECT i.ord,
+           EXISTS (SELECT 1 FROM dialed d WHERE d.id = i.job_id) AS dialed,
+           EXISTS (SELECT 1 FROM room WHERE room.id = i.business_id)
+             OR NOT EXISTS (SELECT 1 FROM fence WHERE fence.id = i.run_id) AS room
+      FROM input i`.execute(db);
+  const byOrd = new Map(result.rows.map((row) => [Number(row.ord), row]));
+  return dials.map((_, i) => {
+    const row = byOrd.get(i + 1);
+    if (row?.dialed) return 'committed';
+    return row?.room ? 'not_dialable' : 'business_full';
+  });
+}
+
+const commitBatchers = new WeakMap<object, Batcher<DialCommit, CommitDialResult>>();
+
+/** One dial's {@link commitDials}; concurrent drivers' dials share one statement (one per business). */
+export function commitDial(db: Kysely<Database>, lease: LeaseHeld, businessId: string, jobId: string, attemptId: string): Promise<CommitDialResult> {
+  const batcher = batchersFor(db, commitBatchers, () =>
+    new Batcher((dials: readonly DialCommit[]) => commitDials(db, dials), { keyOf: (d) => d.businessId, retryable: isDeadlock }),
+  );
+  return batcher.run({ lease, businessId, jobId, attemptId });
+}
+
+export interface ProviderCallIdRecord {
+  lease: LeaseHeld;
+  attemptId: string;
+  providerCallId: string;
+}
+
+/** Stores the provider's call ids on their attempts, each only if its run's lease still holds (the webhook may also set it). */
+export async function recordProviderCallIds(db: Kysely<Database>, records: readonly ProviderCallIdRecord[]): Promise<boolean[]> {
+  const result = await sql<{ ord: number }>`
+    WITH input AS (
+      SELECT * FROM unnest(${records.map((r) => r.lease.runId)}::uuid[], ${records.map((r) => r.lease.token)}::uuid[],
+                           ${records.map((r) => r.attemptId)}::uuid[], ${records.map((r) => r.providerCallId)}::text[])
+        WITH ORDINALITY AS t(run_id, token, attempt_id, call_id, ord)
+    )
+    UPDATE jobs j SET provider_call_id = i.call_id
+      FROM input i
+     WHERE j.attempt_id = i.attempt_id AND j.provider_call_id IS NULL AND j.run_id = i.run_id
+       AND EXISTS (SELECT 1 FROM runs r WHERE r.id = i.run_id AND r.lock_token = i.token)
+    RETURNING i.ord`.execute(db);
+  const stored = new Set(result.rows.map((row) => Number(row.ord)));
+  return records.map((_, i) => stored.has(i + 1));
+}
+
+const callIdBatchers = new WeakMap<object, Batcher<ProviderCallIdRecord, boolean>>();
+
+/** One attempt's {@link recordProviderCallIds}; concurrent dials share one statement. */
+export function recordProviderCallId(db: Kysely<Database>, lease: LeaseHeld, attemptId: string, providerCallId: string): Promise<boolean> {
+  const batcher = batchersFor(db, callIdBatchers, () => new Batcher((records: readonly ProviderCallIdRecord[]) => recordProviderCallIds(db, records)));
+  return batcher.run({ lease, attemptId, providerCallId });
 }
 
 /** The provider refused the dial for good (invalid number...): nothing is live, the job fails. */

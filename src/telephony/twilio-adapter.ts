@@ -32,8 +32,13 @@ export interface TwilioProviderOptions {
   reconcileMarginMs?: number;
 }
 
-/** Every call-progress event Twilio offers; only `completed` would be sent by default. */
-const STATUS_CALLBACK_EVENTS = ['initiated', 'ringing', 'answered', 'completed'];
+/**
+ * The call-progress events we ask for (only `completed` would be sent by default). Not
+ * `initiated`: it says nothing the create response did not (the call id), and every callback
+ * costs the provider a request and us a write. Measured with zero-length calls: 4 callbacks per
+ * dial became 3.
+ */
+const STATUS_CALLBACK_EVENTS = ['ringing', 'answered', 'completed'];
 /** More matches than this for one number, caller id and minute is not a reconciliation question. */
 const RECONCILE_LIST_LIMIT = 50;
 /** Twilio's error for updating a call that is not in a state the update applies to. */
