@@ -53,7 +53,7 @@ export class RunDriver {
    * Check every live call with the provider before the next dial: on takeover (what the previous
    * owner left in flight), and after a database outage (webhooks may have failed meanwhile).
    */
-  private reconcileEverything = true;
+  private reconcileEverything: boolean;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -61,6 +61,9 @@ export class RunDriver {
   ) {
     this.lease = { runId: run.id, token: run.lock_token! };
     this.businessId = run.business_id;
+    // The run as leased: with no call live then, the previous owner left nothing in flight (its
+    // later writes are fenced off), so there is nothing to reconcile before the first dial.
+    this.reconcileEverything = run.dialing_count + run.ringing_count + run.in_call_count > 0;
   }
 
   /** Something changed for this run (a call ended, cancel, stop): re-read now. */
@@ -129,10 +132,8 @@ export class RunDriver {
       return 'again';
     }
     if (!view.next) {
-      if (view.live === 0 && (await completeRun(this.ctx.store.db, this.lease))) {
-        await publishRunEvent(this.ctx.store.notifier, { kind: 'ended', runId: this.lease.runId, businessId: this.businessId });
-        return 'done';
-      }
+      // completeRun sends the `ended` run event itself.
+      if (view.live === 0 && (await completeRun(this.ctx.store.db, this.lease))) return 'done';
       await this.waitForEvent(plan);
       return 'again';
     }

@@ -136,8 +136,6 @@ export class Worker {
             data: { previous_worker: previousWorker, status: run.status },
           });
         }
-        // SSE watchers see the run picked up (first start or a new owner).
-        await publishRunEvent(this.ctx.store.notifier, { kind: 'started', runId: run.id, businessId: run.business_id });
         this.startDriver(new RunDriver(this.ctx, run));
       }
       const untilExpiry = await secondsUntilNextLeaseExpiry(this.ctx.store.db, ttl);

@@ -6,6 +6,8 @@ import { sql, type Kysely } from 'kysely';
 import type { RunStatus } from '../domain/run-state.ts';
 import type { Business, Database, Job } from './schema.ts';
 import { NOW, updateJobStatus, updateRunStatus } from './transitions.ts';
+import { runSourcesFor, runTargetFor } from '../domain/run-state.ts';
+import { RUN_EVENTS_CHANNEL } from './run-event-channel.ts';
 import type { LeaseHeld } from './run-lease.ts';
 import { Batcher, batchersFor, isDeadlock } from './batcher.ts';
 
@@ -213,16 +215,32 @@ export async function liveJobsOfRun(db: Kysely<Database>, runId: string, busines
     .execute();
 }
 
-/** `running -> completed`, only when every job is terminal and no cancel/stop is pending. */
-export async function completeRun(db: Kysely<Database>, lease: LeaseHeld): Promise<boolean> {
-  const result = await updateRunStatus(db, 'complete', { ended_at: NOW })
-    .where('id', '=', lease.runId)
-    .where('lock_token', '=', lease.token)
-    .where('cancel_requested', '=', false)
-    .where('stop_requested', '=', false)
-    .where(sql<boolean>`cursor_position = total_jobs`)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+/**
+ * `running -> completed` for each lease whose run has every job terminal and no cancel/stop
+ * pending, in one statement; the `ended` run event is sent by the same statement. Returns, per
+ * lease, whether its run completed.
+ */
+export async function completeRuns(db: Kysely<Database>, leases: readonly LeaseHeld[]): Promise<boolean[]> {
+  const result = await sql<{ id: string }>`
+    WITH completed AS (
+      UPDATE runs r SET status = ${runTargetFor('complete')}, ended_at = now()
+        FROM unnest(${leases.map((l) => l.runId)}::uuid[], ${leases.map((l) => l.token)}::uuid[]) AS held(id, token)
+       WHERE r.id = held.id AND r.lock_token = held.token
+         AND r.status = ANY (${[...runSourcesFor('complete')]}::text[])
+         AND NOT r.cancel_requested AND NOT r.stop_requested
+         AND r.cursor_position = r.total_jobs
+      RETURNING r.id, r.business_id)
+    SELECT c.id, pg_notify(${RUN_EVENTS_CHANNEL}, json_build_object('kind', 'ended', 'runId', c.id, 'businessId', c.business_id)::text) AS notified
+      FROM completed c`.execute(db);
+  const done = new Set(result.rows.map((row) => row.id));
+  return leases.map((lease) => done.has(lease.runId));
+}
+
+const completeBatchers = new WeakMap<object, Batcher<LeaseHeld, boolean>>();
+
+/** One run's {@link completeRuns}; runs finishing together share one statement. */
+export function completeRun(db: Kysely<Database>, lease: LeaseHeld): Promise<boolean> {
+  return batchersFor(db, completeBatchers, () => new Batcher((leases: readonly LeaseHeld[]) => completeRuns(db, leases))).run(lease);
 }
 
 /**
@@ -243,7 +261,20 @@ export async function failRun(db: Kysely<Database>, lease: LeaseHeld, reason: st
   });
 }
 
-/** The business settings a dial needs. The worker's read of a business by id: the run names it. */
-export async function loadBusinessForDispatch(db: Kysely<Database>, businessId: string): Promise<Business | undefined> {
-  return db.selectFrom('businesses').selectAll().where('id', '=', businessId).executeTakeFirst();
+/** The business settings dials need, for many businesses in one round trip. The worker's read of a business by id: the run names it. */
+export async function loadBusinessesForDispatch(db: Kysely<Database>, businessIds: readonly string[]): Promise<Array<Business | undefined>> {
+  const rows = await db
+    .selectFrom('businesses')
+    .selectAll()
+    .where('id', '=', (eb) => eb.fn.any(sql<string[]>`${[...businessIds]}::uuid[]`))
+    .execute();
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return businessIds.map((id) => byId.get(id));
+}
+
+const businessBatchers = new WeakMap<object, Batcher<string, Business | undefined>>();
+
+/** One business's {@link loadBusinessesForDispatch}; drivers refreshing together share one round trip. */
+export function loadBusinessForDispatch(db: Kysely<Database>, businessId: string): Promise<Business | undefined> {
+  return batchersFor(db, businessBatchers, () => new Batcher((ids: readonly string[]) => loadBusinessesForDispatch(db, ids))).run(businessId);
 }

@@ -5,6 +5,7 @@
  * split) can change nothing. Liveness is judged by the database clock (`now()`), never a host's.
  */
 import { sql, type Kysely } from 'kysely';
+import { RUN_EVENTS_CHANNEL } from './run-event-channel.ts';
 import type { Database, Run } from './schema.ts';
 
 export interface LeasedRun {
@@ -22,7 +23,9 @@ export async function leaseRuns(
   options: { workerId: string; ttlSeconds: number; limit: number },
 ): Promise<LeasedRun[]> {
   if (options.limit <= 0) return [];
-  const result = await sql<Run & { previous_worker: string | null }>`
+  // Watchers (SSE) learn that the run was picked up from the claim itself: one `started` run
+  // event per claimed run, committed with it.
+  const result = await sql<Run & { previous_worker: string | null; notified: unknown }>`
     WITH claim AS (
       SELECT id, locked_by_worker AS previous_worker, lock_token AS previous_token
         FROM runs
@@ -30,7 +33,8 @@ export async function leaseRuns(
          AND (lock_ts IS NULL OR lock_ts < now() - make_interval(secs => ${options.ttlSeconds}))
        ORDER BY lock_ts NULLS FIRST, created_at
        LIMIT ${options.limit}
-       FOR UPDATE SKIP LOCKED)
+       FOR UPDATE SKIP LOCKED),
+    claimed AS (
     UPDATE runs r
        SET locked_by_worker = ${options.workerId},
            lock_token = gen_random_uuid(),
@@ -39,8 +43,10 @@ export async function leaseRuns(
            started_at = coalesce(r.started_at, now())
       FROM claim
      WHERE r.id = claim.id
-    RETURNING r.*, CASE WHEN claim.previous_token IS NULL THEN NULL ELSE claim.previous_worker END AS previous_worker`.execute(db);
-  return result.rows.map(({ previous_worker, ...run }) => ({ run: run as Run, previousWorker: previous_worker }));
+    RETURNING r.*, CASE WHEN claim.previous_token IS NULL THEN NULL ELSE claim.previous_worker END AS previous_worker)
+    SELECT c.*, pg_notify(${RUN_EVENTS_CHANNEL}, json_build_object('kind', 'started', 'runId', c.id, 'businessId', c.business_id)::text) AS notified
+      FROM claimed c`.execute(db);
+  return result.rows.map(({ previous_worker, notified: _notified, ...run }) => ({ run: run as Run, previousWorker: previous_worker }));
 }
 
 export interface LeaseHeld {
