@@ -103,7 +103,7 @@ function handoffSegments(rig: Rig, rounds: Array<{ business: BusinessRef; pairs:
   const seg: Record<string, number[]> = {
     'end → final webhook arrives': [],
     'webhook → slot released': [],
-    'slot released → run event published': [],
+    'final webhook → run event received': [],
     'run event → driver asks a slot': [],
     'slot acquire (driver)': [],
     'granted → placeCall (commit dial, hold slot)': [],
@@ -116,10 +116,10 @@ function handoffSegments(rig: Rig, rounds: Array<{ business: BusinessRef; pairs:
     const ended = rig.probe.attempts.get(rig.probe.attemptBySid.get(end.sid) ?? '');
     const dialled = rig.probe.attempts.get(rig.probe.attemptBySid.get(next.sid) ?? '');
     const hook = ended?.webhook.get('completed');
-    const event = ended?.released !== undefined ? rig.probe.eventAfter(business.id, ended.released, ['progress', 'ended']) : undefined;
+    const event = hook !== undefined ? rig.probe.eventAfter(business.id, hook, ['progress', 'ended']) : undefined;
     add('end → final webhook arrives', end.endedAt, hook);
     add('webhook → slot released', hook, ended?.released);
-    add('slot released → run event published', ended?.released, event);
+    add('final webhook → run event received', hook, event);
     add('run event → driver asks a slot', event, dialled?.acquireStart);
     add('slot acquire (driver)', dialled?.acquireStart, dialled?.acquired);
     add('granted → placeCall (commit dial, hold slot)', dialled?.acquired, dialled?.placeStart);

@@ -3,7 +3,8 @@
  * figures (where does a handoff's time go?). Each probe wraps one port and records
  * performance.now() at its edges; the overhead is a Map.set per event.
  *
- *   carrier end → webhook arrival (final callback) → slot released → run event published
+ *   carrier end → webhook arrival (final callback) → slot released; run event received (sent by
+ *     the webhook's own statement, so it may come before the release)
  *     → driver's slot acquire start → acquire granted → (commit dial, hold slot) → placeCall start
  *     → carrier create
  */
@@ -30,7 +31,7 @@ export interface AttemptTimes {
 export class Probe {
   readonly attempts = new Map<string, AttemptTimes>();
   readonly attemptBySid = new Map<string, string>();
-  /** Run events published, per business, in order. */
+  /** Run events received by this process's listeners, per business, in order. */
   readonly events = new Map<string, Array<{ at: number; kind: string }>>();
   enabled = true;
 
@@ -79,24 +80,32 @@ export class Probe {
     };
   }
 
+  /**
+   * Records run events as this process's listeners receive them: most are sent by the store's
+   * own statements (pg_notify inside the UPDATE), never through `notify`.
+   */
   notifier(inner: Notifier): Notifier {
     return {
-      notify: async (channel, payload) => {
-        await inner.notify(channel, payload);
-        if (!this.enabled) return;
-        try {
-          const message = JSON.parse(payload) as RunEventMessage;
-          let list = this.events.get(message.businessId);
-          if (!list) this.events.set(message.businessId, (list = []));
-          list.push({ at: now(), kind: message.kind });
-        } catch {
-          // not a run event
-        }
-      },
-      listen: (channel, handler) => inner.listen(channel, handler),
+      notify: (channel, payload) => inner.notify(channel, payload),
+      listen: (channel, handler) =>
+        inner.listen(channel, (payload) => {
+          if (this.enabled) this.record(payload);
+          handler(payload);
+        }),
       onReconnect: (handler) => inner.onReconnect(handler),
       close: () => inner.close(),
     };
+  }
+
+  private record(payload: string): void {
+    try {
+      const message = JSON.parse(payload) as RunEventMessage;
+      let list = this.events.get(message.businessId);
+      if (!list) this.events.set(message.businessId, (list = []));
+      list.push({ at: now(), kind: message.kind });
+    } catch {
+      // not a run event
+    }
   }
 
   /** Timestamps each status callback as the webhook server starts handling it. */
