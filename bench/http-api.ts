@@ -23,7 +23,11 @@
  * Redis at REDIS_URL. The children's logs go to .tmp/bench-http-api-{serve,worker}.log; the
  * figures to .tmp/bench-http-api.json.
  *
- *   npx tsx bench/http-api.ts
+ *   npx tsx bench/http-api.ts               # both measures
+ *   npx tsx bench/http-api.ts --get-only    # measure 1 only (the GET latency windows), ~1 min
+ *
+ * OCQ_BENCH_API_SERVE_CPU_PROF=<dir> runs the serve child under `node --cpu-prof` (the profile is
+ * written to <dir> when it exits on SIGTERM after the measures).
  *
  * Notes on the load: autocannon's rate limit is a per-connection quota per 1 s window (each of the
  * `connections` sends its share back to back, then waits for the next window), so the 500 req/s
@@ -132,7 +136,9 @@ class OcqChild {
     this.logFile = path.join(LOG_DIR, `bench-http-api-${command}.log`);
     const fd = fs.openSync(this.logFile, 'w');
     try {
-      this.proc = spawn(process.execPath, ['bin/ocq.js', command], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
+      const profileDir = command === 'serve' ? process.env.OCQ_BENCH_API_SERVE_CPU_PROF : undefined;
+      const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir)] : [];
+      this.proc = spawn(process.execPath, [...nodeArgs, 'bin/ocq.js', command], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
     } finally {
       fs.closeSync(fd);
     }
@@ -304,7 +310,8 @@ function serverSideTimes(logFile: string, pathPrefix: string, fromMs: number, to
     if (!entry.reqId) continue;
     if (entry.msg === 'incoming request' && entry.req?.method === 'GET' && entry.req.url) urls.set(entry.reqId, entry.req.url);
     else if (entry.msg === 'request completed' && entry.responseTime !== undefined && entry.time) {
-      const url = urls.get(entry.reqId);
+      // One line per request (the request on the completion line), or Fastify's default two.
+      const url = entry.req ? (entry.req.method === 'GET' ? entry.req.url : undefined) : urls.get(entry.reqId);
       urls.delete(entry.reqId);
       const at = Date.parse(entry.time);
       if (url?.startsWith(pathPrefix) && at >= fromMs && at <= toMs) times.push(entry.responseTime);
@@ -606,13 +613,14 @@ export interface HttpApiBenchResult {
   warmup: Pick<LatencyResult, 'requests' | 'achievedRate' | 'p50' | 'p99' | 'non2xx' | 'errors'>;
   /** The dispatching run after the latency measures. */
   dispatch: { callbacksNot2xx: number; liveCallsAtEnd: number; runCounters: Record<string, unknown> | null };
+  /** Null with `getOnly`. */
   createRun: {
     leadImportMs: number;
     httpPostMs: number;
     httpTotalJobs: number;
     storeCreateRunMs: number[];
     storeCreateRunBestMs: number;
-  };
+  } | null;
   diagnosis: InsertDiagnosis | null;
   totalSeconds: number;
 }
@@ -624,7 +632,12 @@ export function lastHttpApiResult(): HttpApiBenchResult | undefined {
   return lastResult;
 }
 
-async function measure(): Promise<HttpApiBenchResult> {
+export interface HttpApiBenchOptions {
+  /** Measure 1 only (the GET latency windows); no run of 100,000 jobs. */
+  getOnly?: boolean;
+}
+
+async function measure(options: HttpApiBenchOptions): Promise<HttpApiBenchResult> {
   const benchStarted = performance.now();
   const loadStart = os.loadavg()[0] ?? Number.NaN;
   const dbs = new ScratchDatabases();
@@ -737,40 +750,17 @@ async function measure(): Promise<HttpApiBenchResult> {
       : null;
     const liveCallsAtEnd = (await store.db.selectFrom('businesses').select('live_calls').where('id', '=', a.businessId).executeTakeFirst())?.live_calls ?? -1;
 
-    // 2. A run of 100,000 jobs over HTTP, still while dispatching. Business cap 1: once created,
-    //    the worker dials it at one call at a time, which adds little to the load.
-    process.stderr.write(`[bench] http-api: creating a run of ${RUN_JOBS} jobs over HTTP and in-process ...\n`);
-    const b = await tenant(store, 'Bench big run', 1);
-    const importStarted = performance.now();
-    await upsertLeads(store.db, b.businessId, leadRows(RUN_JOBS));
-    const leadImportMs = performance.now() - importStarted;
-    const posted = await postRun(base, b.token, { all_leads: true, name: '100k' });
-    if (posted.run.total !== RUN_JOBS) throw new Error(`POST created ${posted.run.total} jobs, expected ${RUN_JOBS}`);
-
-    //    The store's createRun in this process, same size, fresh business, best of 2.
-    const c = await tenant(store, 'Bench createRun', 1);
-    await upsertLeads(store.db, c.businessId, leadRows(RUN_JOBS));
-    const storeTimes: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const started = performance.now();
-      const run = await createRun(store.db, { businessId: c.businessId, createdByUserId: null, name: `store ${i}`, concurrency: 1, leads: { all: true } });
-      storeTimes.push(performance.now() - started);
-      if (run.total_jobs !== RUN_JOBS) throw new Error(`createRun created ${run.total_jobs} jobs, expected ${RUN_JOBS}`);
+    let createRunResult: HttpApiBenchResult['createRun'] = null;
+    let diagnosis: InsertDiagnosis | null = null;
+    if (options.getOnly) {
+      await worker.stop('SIGKILL');
+      await serve.stop('SIGTERM');
+    } else {
+      ({ createRun: createRunResult, diagnosis } = await measureCreateRun(databaseUrl, store, base, serve, worker));
     }
-
-    // The measurements are over: the children go (the worker at once), then the diagnosis runs on a quiet server.
-    await worker.stop('SIGKILL');
-    await serve.stop('SIGTERM');
     await releaseSlots(store);
     await sim.close();
     sim = undefined;
-
-    let diagnosis: InsertDiagnosis | null = null;
-    try {
-      diagnosis = await diagnoseInsert(databaseUrl, c.businessId, b.businessId);
-    } catch (error) {
-      process.stderr.write(`[bench] http-api: diagnosis failed: ${error instanceof Error ? error.message : String(error)}\n`);
-    }
 
     const result: HttpApiBenchResult = {
       at: new Date().toISOString(),
@@ -780,13 +770,7 @@ async function measure(): Promise<HttpApiBenchResult> {
       latency,
       warmup: { requests: warm.requests, achievedRate: warm.achievedRate, p50: warm.p50, p99: warm.p99, non2xx: warm.non2xx, errors: warm.errors },
       dispatch: { callbacksNot2xx, liveCallsAtEnd, runCounters: counters },
-      createRun: {
-        leadImportMs: round(leadImportMs, 0),
-        httpPostMs: round(posted.ms, 0),
-        httpTotalJobs: posted.run.total,
-        storeCreateRunMs: storeTimes.map((t) => round(t, 0)),
-        storeCreateRunBestMs: round(Math.min(...storeTimes), 0),
-      },
+      createRun: createRunResult,
       diagnosis,
       totalSeconds: round((performance.now() - benchStarted) / 1000, 1),
     };
@@ -801,6 +785,60 @@ async function measure(): Promise<HttpApiBenchResult> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * Measure 2: a run of 100,000 jobs over HTTP, still while dispatching, then in-process; then the
+ * children go and the INSERT is diagnosed on a quiet server.
+ */
+async function measureCreateRun(
+  databaseUrl: string,
+  store: Store,
+  base: string,
+  serve: OcqChild,
+  worker: OcqChild,
+): Promise<{ createRun: NonNullable<HttpApiBenchResult['createRun']>; diagnosis: InsertDiagnosis | null }> {
+  // 2. A run of 100,000 jobs over HTTP, still while dispatching. Business cap 1: once created,
+  //    the worker dials it at one call at a time, which adds little to the load.
+  process.stderr.write(`[bench] http-api: creating a run of ${RUN_JOBS} jobs over HTTP and in-process ...\n`);
+  const b = await tenant(store, 'Bench big run', 1);
+  const importStarted = performance.now();
+  await upsertLeads(store.db, b.businessId, leadRows(RUN_JOBS));
+  const leadImportMs = performance.now() - importStarted;
+  const posted = await postRun(base, b.token, { all_leads: true, name: '100k' });
+  if (posted.run.total !== RUN_JOBS) throw new Error(`POST created ${posted.run.total} jobs, expected ${RUN_JOBS}`);
+
+  //    The store's createRun in this process, same size, fresh business, best of 2.
+  const c = await tenant(store, 'Bench createRun', 1);
+  await upsertLeads(store.db, c.businessId, leadRows(RUN_JOBS));
+  const storeTimes: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const started = performance.now();
+    const run = await createRun(store.db, { businessId: c.businessId, createdByUserId: null, name: `store ${i}`, concurrency: 1, leads: { all: true } });
+    storeTimes.push(performance.now() - started);
+    if (run.total_jobs !== RUN_JOBS) throw new Error(`createRun created ${run.total_jobs} jobs, expected ${RUN_JOBS}`);
+  }
+
+  // The measurements are over: the children go (the worker at once), then the diagnosis runs on a quiet server.
+  await worker.stop('SIGKILL');
+  await serve.stop('SIGTERM');
+
+  let diagnosis: InsertDiagnosis | null = null;
+  try {
+    diagnosis = await diagnoseInsert(databaseUrl, c.businessId, b.businessId);
+  } catch (error) {
+    process.stderr.write(`[bench] http-api: diagnosis failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  return {
+    createRun: {
+      leadImportMs: round(leadImportMs, 0),
+      httpPostMs: round(posted.ms, 0),
+      httpTotalJobs: posted.run.total,
+      storeCreateRunMs: storeTimes.map((t) => round(t, 0)),
+      storeCreateRunBestMs: round(Math.min(...storeTimes), 0),
+    },
+    diagnosis,
+  };
 }
 
 /** Frees the Redis slots still held by live attempts of this database (a killed worker leaves them until their TTL). */
@@ -850,17 +888,13 @@ function latencyNote(l: LatencyResult): string {
 }
 
 /** The HTTP API measures of issue 5 as table rows; figures also in .tmp/bench-http-api.json. */
-export async function runHttpApiBench(): Promise<Row[]> {
-  const r = await measure();
+export async function runHttpApiBench(options: HttpApiBenchOptions = {}): Promise<Row[]> {
+  const r = await measure(options);
   lastResult = r;
   const [head, ...others] = r.latency;
   if (!head) throw new Error('no latency measured');
   const get = `GET /api/outbound/runs/:id at ${r.settings.rate} req/s while dispatching`;
-  const created = r.createRun;
-  const diag = diagnosisNote(r.diagnosis);
-  const httpPass = created.httpPostMs < CREATE_TARGET_MS;
-  const storePass = created.storeCreateRunBestMs < CREATE_TARGET_MS;
-  return [
+  const latencyRows: Row[] = [
     { measure: `${get}: p99 (${shapeName(head)})`, unit: 'ms', ocq: head.p99, baseline: null, target: `< ${P99_TARGET_MS} ms`, pass: head.p99 < P99_TARGET_MS, note: latencyNote(head) },
     { measure: `${get}: p50 (${shapeName(head)})`, unit: 'ms', ocq: head.p50, baseline: null, target: '', pass: null },
     { measure: `${get}: achieved rate (${shapeName(head)})`, unit: 'req/s', ocq: head.achievedRate, baseline: null, target: `≈ ${r.settings.rate} req/s`, pass: head.achievedRate >= r.settings.rate * 0.95 },
@@ -877,6 +911,14 @@ export async function runHttpApiBench(): Promise<Row[]> {
         ? { measure: `control: GET /healthz (no token, no database) at ${r.settings.rate} req/s: p99 (${shapeName(l)})`, unit: 'ms', ocq: l.p99, baseline: null, target: '', pass: null, note: latencyNote(l) }
         : { measure: `${get}: p99 (${shapeName(l)})`, unit: 'ms', ocq: l.p99, baseline: null, target: `< ${P99_TARGET_MS} ms`, pass: l.p99 < P99_TARGET_MS, note: latencyNote(l) },
     ),
+  ];
+  const created = r.createRun;
+  if (!created) return latencyRows;
+  const diag = diagnosisNote(r.diagnosis);
+  const httpPass = created.httpPostMs < CREATE_TARGET_MS;
+  const storePass = created.storeCreateRunBestMs < CREATE_TARGET_MS;
+  return [
+    ...latencyRows,
     {
       measure: `create a run of ${RUN_JOBS.toLocaleString('en')} jobs: POST /api/outbound/runs {all_leads} (while dispatching)`,
       unit: 'ms',
@@ -899,7 +941,7 @@ export async function runHttpApiBench(): Promise<Row[]> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const rows = await runHttpApiBench();
+  const rows = await runHttpApiBench({ getOnly: process.argv.includes('--get-only') });
   console.log(formatTable(rows));
   const r = lastHttpApiResult();
   if (r?.diagnosis) {
