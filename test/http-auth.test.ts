@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { touchTokenLastUsed } from '../src/store/tokens.ts';
 import { createTestApp, type TestApp } from './support/app.ts';
 import { snapshotTenantTables } from './support/db-snapshot.ts';
+import { createRunViaApi } from './support/run-fixtures.ts';
+import { addLeads } from './support/seed.ts';
 import { storeFactories } from './support/stores.ts';
 
 describe.each(storeFactories)('auth on $name', (factory) => {
@@ -232,6 +234,30 @@ describe.each(storeFactories)('auth on $name', (factory) => {
     const recent = await lastUsed();
     await touchTokenLastUsed(t.store.db, businessId, tokenId);
     expect(await lastUsed()).toEqual(recent);
+  });
+
+  run("on the polled run reads (token and run in one statement): the run is the token business's, last_used_at is set, revocation applies at once", async () => {
+    const created = await t.app.inject({ method: 'POST', url: `/api/users/${t.seed.A.agent.userId}/tokens`, headers: t.seed.A.admin.headers });
+    const { id, token } = created.json<{ id: string; token: string }>();
+    const headers = { authorization: `Bearer ${token}` };
+    const runA = await createRunViaApi(t, t.seed.A, await addLeads(t.store.db, t.seed.A.businessId, 1));
+    const paths = [`/api/outbound/runs/${runA.id}`, `/api/outbound_calls/jobs/${runA.id}/status`];
+    for (const url of paths) {
+      const res = await t.app.inject({ method: 'GET', url, headers });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ run_id: runA.id });
+    }
+    const used = await t.store.db.selectFrom('api_tokens').select('last_used_at').where('id', '=', id).executeTakeFirstOrThrow();
+    expect(used.last_used_at).toBeInstanceOf(Date);
+    // Another business's token reads nothing of it: the same 404 as a missing run.
+    for (const url of paths) {
+      const foreign = await t.app.inject({ method: 'GET', url, headers: t.seed.B.viewer.headers });
+      const missing = await t.app.inject({ method: 'GET', url: url.replace(runA.id, '00000000-0000-7000-8000-000000000000'), headers: t.seed.B.viewer.headers });
+      expect(foreign.statusCode).toBe(404);
+      expect(foreign.body).toBe(missing.body);
+    }
+    expect((await t.app.inject({ method: 'POST', url: `/api/tokens/${id}/revoke`, headers: t.seed.A.admin.headers })).statusCode).toBe(200);
+    for (const url of paths) expect((await t.app.inject({ method: 'GET', url, headers })).statusCode).toBe(401);
   });
 });
 

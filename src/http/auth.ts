@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForbiddenError, UnauthenticatedError } from '../domain/errors.ts';
 import { roleAtLeast } from '../domain/roles.ts';
 import type { Actor } from '../store/audit.ts';
-import { findActiveTokenByHashForAuth, hashApiToken, TOKEN_PATTERN, touchTokenLastUsed } from '../store/tokens.ts';
+import { findActiveTokenByHashForAuth, hashApiToken, findActiveTokenWithRunForAuth, TOKEN_PATTERN, touchTokenLastUsed, type TokenIdentity } from '../store/tokens.ts';
 import type { AppDeps, AuthContext } from './context.ts';
 import { routeNotFound } from './errors.ts';
 
@@ -45,11 +45,51 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
+interface PresentedToken {
+  token: string;
+  sha256: string;
+}
+
+/** Per request: the rate limiter (onRequest) and auth (preParsing) both need the hash; it is computed once. */
+const presentedTokens = new WeakMap<FastifyRequest, PresentedToken | null>();
+
+/** The bearer credential and its SHA-256, or null when there is none; whatever its shape (the rate limiter buckets malformed ones too). */
+function presentedToken(request: FastifyRequest): PresentedToken | null {
+  let presented = presentedTokens.get(request);
+  if (presented === undefined) {
+    const token = bearerToken(request);
+    presented = token ? { token, sha256: hashApiToken(token) } : null;
+    presentedTokens.set(request, presented);
+  }
+  return presented;
+}
+
+/** As the `format: 'uuid'` of the id params, minus the `urn:uuid:` form; anything else is left to validation (400). */
+const UUID_PATTERN = /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i;
+
+/** The route's run id when it declares `config.authReadsRun` and the param is a UUID. */
+function runIdToRead(request: FastifyRequest): string | undefined {
+  const param = request.routeOptions.config.authReadsRun;
+  if (!param) return undefined;
+  const value = (request.params as Record<string, unknown> | undefined)?.[param];
+  return typeof value === 'string' && UUID_PATTERN.test(value) ? value : undefined;
+}
+
+/** The token's identity, and on `authReadsRun` routes the run too, in one statement (then `request.authRunRead`). */
+async function lookUpToken(deps: AppDeps, request: FastifyRequest, sha256: string): Promise<TokenIdentity | undefined> {
+  const runId = runIdToRead(request);
+  if (runId === undefined) return findActiveTokenByHashForAuth(deps.store.db, sha256);
+  const found = await findActiveTokenWithRunForAuth(deps.store.db, sha256, runId);
+  if (!found) return undefined;
+  request.authRunRead = { id: runId, run: found.run };
+  return found.identity;
+}
+
 /** Resolves the tenant token into `request.auth`; throws 401 for a missing, malformed, unknown or revoked token. */
 export async function authenticateTenant(deps: AppDeps, request: FastifyRequest): Promise<AuthContext> {
-  const token = bearerToken(request);
-  if (!token || !TOKEN_PATTERN.test(token)) throw new UnauthenticatedError();
-  const identity = await findActiveTokenByHashForAuth(deps.store.db, hashApiToken(token));
+  const presented = presentedToken(request);
+  if (!presented || !TOKEN_PATTERN.test(presented.token)) throw new UnauthenticatedError();
+  const identity = await lookUpToken(deps, request, presented.sha256);
   if (!identity) throw new UnauthenticatedError();
   const auth: AuthContext = { userId: identity.userId, businessId: identity.businessId, role: identity.role, tokenId: identity.tokenId };
   request.auth = auth;
@@ -108,6 +148,6 @@ export function actorOf(auth: AuthContext): Actor {
 
 /** The rate-limit bucket: the presented credential's hash, or the client address when there is none. */
 export function rateLimitKey(request: FastifyRequest): string {
-  const token = bearerToken(request);
-  return token ? `token:${hashApiToken(token)}` : `ip:${request.ip}`;
+  const presented = presentedToken(request);
+  return presented ? `token:${presented.sha256}` : `ip:${request.ip}`;
 }

@@ -21,9 +21,13 @@ export async function runNotFound(deps: AppDeps, request: FastifyRequest, runId:
   throw new NotFoundError(noun);
 }
 
-/** The caller's run, or the 404 of {@link runNotFound}. */
+/**
+ * The caller's run, or the 404 of {@link runNotFound}. On an `authReadsRun` route the auth
+ * look-up has already read it (same business scope, same request): no second query.
+ */
 export async function loadRun(deps: AppDeps, request: FastifyRequest, auth: AuthContext, runId: string, noun: RunNoun = 'run'): Promise<Run> {
-  const run = await getRun(deps.store.db, auth.businessId, runId);
+  const read = request.authRunRead;
+  const run = read?.id === runId ? read.run : await getRun(deps.store.db, auth.businessId, runId);
   return run ?? runNotFound(deps, request, runId, noun);
 }
 

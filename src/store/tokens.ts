@@ -2,13 +2,14 @@
  * API tokens: the token format, its stored form, and the queries. A token is `ocq_` + base64url
  * of 32 random bytes; only its SHA-256 (hex) is stored, with a short display prefix.
  *
- * {@link findActiveTokenByHashForAuth} is the one unscoped look-up here, on purpose: it is how a
- * request finds its business in the first place.
+ * {@link findActiveTokenByHashForAuth} (and {@link findActiveTokenWithRunForAuth}, the same look-up with a run
+ * beside it) is the one unscoped look-up here, on purpose: it is how a request finds its business
+ * in the first place.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { RoleName } from '../domain/roles.ts';
-import type { ApiToken, Database } from './schema.ts';
+import type { ApiToken, Database, Run } from './schema.ts';
 
 export const TOKEN_PREFIX = 'ocq_';
 /** `ocq_` + 43 base64url characters (32 bytes). Anything else is refused before any query. */
@@ -77,6 +78,34 @@ export async function findActiveTokenByHashForAuth(db: Kysely<Database>, sha256:
     .where('t.revoked_at', 'is', null)
     .executeTakeFirst();
   return row && { tokenId: row.id, userId: row.user_id, businessId: row.business_id, role: row.role, lastUsedAt: row.last_used_at };
+}
+
+export interface TokenIdentityWithRun {
+  identity: TokenIdentity;
+  /** The run with that id in the token's business; undefined when there is none there (missing, or another business's). */
+  run: Run | undefined;
+}
+
+/**
+ * {@link findActiveTokenByHashForAuth} and the run `runId` of the token's business, in one
+ * statement: the polled `GET` of a run costs one database round trip. The run is joined on the
+ * token's own business_id, so it is as scoped as `getRun(db, businessId, runId)`. `runId` must be
+ * a UUID (PostgreSQL rejects anything else).
+ */
+export async function findActiveTokenWithRunForAuth(db: Kysely<Database>, sha256: string, runId: string): Promise<TokenIdentityWithRun | undefined> {
+  const row = await db
+    .selectFrom('api_tokens as t')
+    .innerJoin('users as u', (join) => join.onRef('u.id', '=', 't.user_id').onRef('u.business_id', '=', 't.business_id'))
+    .leftJoin('runs as r', (join) => join.onRef('r.business_id', '=', 't.business_id').on('r.id', '=', runId))
+    .select(['t.id as auth_token_id', 't.user_id as auth_user_id', 't.business_id as auth_business_id', 't.last_used_at as auth_last_used_at', 'u.role as auth_role'])
+    .selectAll('r')
+    .where('t.token_sha256', '=', sha256)
+    .where('t.revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { auth_token_id: tokenId, auth_user_id: userId, auth_business_id: businessId, auth_last_used_at: lastUsedAt, auth_role: role, ...run } = row;
+  // The left join's columns are all null when no run matched; with its primary key present, the row is a whole run.
+  return { identity: { tokenId, userId, businessId, role, lastUsedAt }, run: run.id === null ? undefined : (run as Run) };
 }
 
 /** Sets last_used_at unless another request (or process) did so in the last minute. */

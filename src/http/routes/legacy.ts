@@ -157,6 +157,8 @@ export const legacyRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   app.get<{ Params: LegacyRunIdParams }>(
     '/api/outbound_calls/jobs/:run_id/status',
     {
+      // Polled by the old UI: the token look-up reads the run too (one round trip).
+      config: { authReadsRun: 'run_id' },
       schema: { tags, summary: "A run's progress (old path)", params: LegacyRunIdParams, response: { 200: LegacyStatusResponse } },
     },
     async (request) => {

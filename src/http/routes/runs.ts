@@ -78,6 +78,8 @@ export const runRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   app.get<{ Params: RunIdParams }>(
     '/api/outbound/runs/:id',
     {
+      // Polled by dashboards: the token look-up reads the run too (one round trip).
+      config: { authReadsRun: 'id' },
       schema: {
         tags,
         summary: 'One run, every field at the top level (also the old path of the same name)',
