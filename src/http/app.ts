@@ -24,6 +24,7 @@ import { userRoutes } from './routes/users.ts';
 import { rateLimitKey, registerAuth, routeAccess } from './auth.ts';
 import type { AppDeps } from './context.ts';
 import { ErrorBodySchema, HttpError, RateLimitedError, registerErrorHandling, sendError } from './errors.ts';
+import { RequestLogController } from './request-log.ts';
 
 /**
  * Lets routes infer request types from their TypeBox schemas:
@@ -93,6 +94,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   const app = Fastify({
     // Typed as Fastify's logger interface, so the instance is a plain FastifyInstance for plugins.
     loggerInstance: deps.logger as FastifyBaseLogger,
+    // One log line per request, at completion (not two).
+    logController: new RequestLogController(),
     bodyLimit: JSON_BODY_LIMIT_BYTES,
     return503OnClosing: true,
     // A malformed URL is bad input, never a 500.
