@@ -160,6 +160,10 @@ export async function applyCallProgressBatch(
                            ${col('answeredBy')}::text[], ${col('outcome')}::text[], ${col('duration')}::int[],
                            ${col('error')}::text[], ${col('callId')}::text[])
         WITH ORDINALITY AS t(attempt_id, to_status, from_statuses, answered_by, outcome, duration_seconds, error, call_id, ord)
+    ), locked AS (
+      -- Row locks in job id order, as every statement that changes many live jobs takes them
+      -- (dispatch.ts recordProviderCallIds): two batches never wait on each other in a circle.
+      SELECT j.id FROM jobs j WHERE j.attempt_id IN (SELECT attempt_id FROM input) ORDER BY j.id FOR NO KEY UPDATE
     ), changed AS (
       UPDATE jobs j SET
         status           = i.to_status,
@@ -171,7 +175,8 @@ export async function applyCallProgressBatch(
         error            = coalesce(i.error, j.error),
         provider_call_id = coalesce(j.provider_call_id, i.call_id)
       FROM input i
-      WHERE j.attempt_id = i.attempt_id AND j.status = ANY (string_to_array(i.from_statuses, ','))
+      WHERE j.attempt_id = i.attempt_id AND j.id IN (SELECT id FROM locked)
+        AND j.status = ANY (string_to_array(i.from_statuses, ','))
       RETURNING j.*, i.ord AS attempt_ord,
         (SELECT r.cancel_requested OR r.stop_requested FROM runs r WHERE r.id = j.run_id) AS run_winding_down
     )

@@ -163,10 +163,14 @@ export async function recordProviderCallIds(db: Kysely<Database>, records: reado
       SELECT * FROM unnest(${records.map((r) => r.lease.runId)}::uuid[], ${records.map((r) => r.lease.token)}::uuid[],
                            ${records.map((r) => r.attemptId)}::uuid[], ${records.map((r) => r.providerCallId)}::text[])
         WITH ORDINALITY AS t(run_id, token, attempt_id, call_id, ord)
+    ), locked AS (
+      -- In job id order, as the webhook's progress batch locks them (call-events.ts).
+      SELECT j.id FROM jobs j WHERE j.attempt_id IN (SELECT attempt_id FROM input) ORDER BY j.id FOR NO KEY UPDATE
     )
     UPDATE jobs j SET provider_call_id = i.call_id
       FROM input i
-     WHERE j.attempt_id = i.attempt_id AND j.provider_call_id IS NULL AND j.run_id = i.run_id
+     WHERE j.attempt_id = i.attempt_id AND j.id IN (SELECT id FROM locked)
+       AND j.provider_call_id IS NULL AND j.run_id = i.run_id
        AND EXISTS (SELECT 1 FROM runs r WHERE r.id = i.run_id AND r.lock_token = i.token)
     RETURNING i.ord`.execute(db);
   const stored = new Set(result.rows.map((row) => Number(row.ord)));
@@ -177,7 +181,7 @@ const callIdBatchers = new WeakMap<object, Batcher<ProviderCallIdRecord, boolean
 
 /** One attempt's {@link recordProviderCallIds}; concurrent dials share one statement. */
 export function recordProviderCallId(db: Kysely<Database>, lease: LeaseHeld, attemptId: string, providerCallId: string): Promise<boolean> {
-  const batcher = batchersFor(db, callIdBatchers, () => new Batcher((records: readonly ProviderCallIdRecord[]) => recordProviderCallIds(db, records)));
+  const batcher = batchersFor(db, callIdBatchers, () => new Batcher((records: readonly ProviderCallIdRecord[]) => recordProviderCallIds(db, records), { retryable: isDeadlock }));
   return batcher.run({ lease, attemptId, providerCallId });
 }
 
@@ -240,7 +244,7 @@ const completeBatchers = new WeakMap<object, Batcher<LeaseHeld, boolean>>();
 
 /** One run's {@link completeRuns}; runs finishing together share one statement. */
 export function completeRun(db: Kysely<Database>, lease: LeaseHeld): Promise<boolean> {
-  return batchersFor(db, completeBatchers, () => new Batcher((leases: readonly LeaseHeld[]) => completeRuns(db, leases))).run(lease);
+  return batchersFor(db, completeBatchers, () => new Batcher((leases: readonly LeaseHeld[]) => completeRuns(db, leases), { retryable: isDeadlock })).run(lease);
 }
 
 /**
