@@ -15,6 +15,7 @@ import {
   runCarrierSim,
   type CarrierSim,
 } from '../src/telephony/carrier-sim/index.ts';
+import { hashSeed } from '../src/telephony/carrier-sim/prng.ts';
 import { parseTwilioForm, verifyTwilioSignature } from '../src/telephony/signature.ts';
 import { createTwilioProvider } from '../src/telephony/twilio-adapter.ts';
 
@@ -67,6 +68,10 @@ beforeAll(async () => {
     return reply.code(204).send();
   });
   sink.post('/fail', async (_request, reply) => reply.code(500).send('boom'));
+  sink.post('/auth', async (request, reply) => {
+    received.push({ url: request.headers.authorization ?? '', params: request.body as Record<string, string>, valid: true });
+    return reply.code(204).send();
+  });
   sinkUrl = await sink.listen({ port: 0, host: '127.0.0.1' });
 });
 
@@ -235,6 +240,14 @@ describe('callback delivery', () => {
     expect(log.find((e) => e.url.includes(':1/'))).toMatchObject({ outcome: 'failed', error: expect.stringMatching(/ECONNREFUSED/) });
   });
 
+  it('sends the credentials of a callback URL as HTTP Basic auth, as Twilio does', async () => {
+    const withCredentials = sinkUrl.replace('http://', 'http://hook:p%40ss@');
+    await create(callFields('+15550650003', { StatusCallback: `${withCredentials}/auth?attempt=x` }));
+    await sim.idle();
+    expect(received.map((r) => r.url)).toEqual([`Basic ${Buffer.from('hook:p@ss').toString('base64')}`]);
+    expect(sim.record.snapshot().callbacks.delivered).toBe(1);
+  });
+
   it('reuses its connections (keep-alive)', async () => {
     for (let i = 0; i < 4; i++) {
       await create(callFields(`+1555066000${i}`, { StatusCallbackEvent: ['ringing', 'answered'] }));
@@ -339,6 +352,12 @@ describe('the script', () => {
     const backward = await plans([...numbers].reverse());
     expect(backward).toEqual(forward);
     expect(new Set(Object.values(forward)).size).toBeGreaterThan(1);
+  });
+
+  it('derives the same per-call seeds as before (outcomes stay reproducible across versions)', () => {
+    expect(hashSeed(1, 'AC0123456789abcdef0123456789abcdef', '+15550100001', 0)).toBe(1235839969);
+    expect(hashSeed(3, 'a\u{1F600}b', '\ud800x', 2)).toBe(3417089847); // astral and lone surrogates
+    expect(hashSeed('', '')).toBe(84696351);
   });
 
   it('forces per-number behaviour', async () => {

@@ -28,6 +28,30 @@ export interface CallbackDispatcherDeps {
 /** How one POST ended: the answer's HTTP status, or why there was none. */
 type PostResult = { status: number } | { error: string };
 
+/**
+ * The request options for a POST to `url`, built here because handing `http.request` a URL (or a
+ * string) costs more in its checks and conversion than the parse itself.
+ */
+function requestOptions(url: string): { secure: boolean; options: http.RequestOptions } | { error: string } {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return { error: `invalid callback URL: ${url}` };
+  }
+  const secure = target.protocol === 'https:';
+  if (!secure && target.protocol !== 'http:') return { error: `unsupported callback URL protocol: ${target.protocol}` };
+  const { hostname, username, password } = target;
+  const options: http.RequestOptions = {
+    method: 'POST',
+    hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
+    port: target.port,
+    path: target.pathname + target.search,
+  };
+  if (username || password) options.auth = `${decodeURIComponent(username)}:${decodeURIComponent(password)}`;
+  return { secure, options };
+}
+
 /** Sends callbacks, one call's in order, many calls' in parallel. */
 export class CallbackDispatcher {
   private pending = 0;
@@ -82,22 +106,26 @@ export class CallbackDispatcher {
     params: Record<string, string>,
     epoch: number,
   ): Promise<CallbackLogEntry | null> {
-    const entry = (outcome: CallbackLogEntry['outcome'], extra?: { httpStatus: number } | { error: string }): CallbackLogEntry => ({
-      callSid: call.sid,
-      url,
-      callStatus: label,
-      sequenceNumber: params.SequenceNumber === undefined ? undefined : Number(params.SequenceNumber),
-      at: new Date().toISOString(),
-      outcome,
-      ...extra,
-    });
+    const entry = (outcome: CallbackLogEntry['outcome'], result?: PostResult): CallbackLogEntry => {
+      const logged: CallbackLogEntry = {
+        callSid: call.sid,
+        url,
+        callStatus: label,
+        sequenceNumber: params.SequenceNumber === undefined ? undefined : Number(params.SequenceNumber),
+        at: new Date().toISOString(),
+        outcome,
+      };
+      if (result && 'status' in result) logged.httpStatus = result.status;
+      else if (result) logged.error = result.error;
+      return logged;
+    };
     if (this.closed || epoch !== this.epoch) return null;
     if (this.deps.shouldDrop(label)) return entry('dropped');
     const token = this.deps.authTokenFor(call.accountSid);
     if (token === undefined) return entry('failed', { error: 'account has no auth token' });
     const result = await this.post(url, token, params);
     if (epoch !== this.epoch) return null; // destroyed by `abortAll`, or it raced one
-    if ('status' in result) return entry(result.status >= 200 && result.status < 300 ? 'delivered' : 'failed', { httpStatus: result.status });
+    if ('status' in result) return entry(result.status >= 200 && result.status < 300 ? 'delivered' : 'failed', result);
     this.deps.logger.warn({ callSid: call.sid, url, callStatus: label, error: result.error }, 'status callback delivery failed');
     return entry('failed', result);
   }
@@ -105,20 +133,22 @@ export class CallbackDispatcher {
   /** One signed form POST; the answer is drained so its connection goes back to the pool. */
   private post(url: string, token: string, params: Record<string, string>): Promise<PostResult> {
     return new Promise((resolve) => {
-      let target: URL;
-      try {
-        target = new URL(url);
-      } catch {
-        resolve({ error: `invalid callback URL: ${url}` });
+      const target = requestOptions(url);
+      if ('error' in target) {
+        resolve(target);
         return;
       }
-      const secure = target.protocol === 'https:';
-      if (!secure && target.protocol !== 'http:') {
-        resolve({ error: `unsupported callback URL protocol: ${target.protocol}` });
-        return;
-      }
+      const { secure, options } = target;
       const body = new URLSearchParams(params).toString();
       const timeoutMs = this.deps.timeoutMs ?? 15_000;
+      options.agent = secure ? this.httpsAgent : this.httpAgent;
+      options.timeout = timeoutMs;
+      options.headers = {
+        'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'x-twilio-signature': signTwilioRequest(token, url, params),
+        'user-agent': 'TwilioProxy/1.1 (ocq carrier-sim)',
+      };
       let settled = false;
       const settle = (result: PostResult): void => {
         if (settled) return;
@@ -126,25 +156,12 @@ export class CallbackDispatcher {
         this.requests.delete(request);
         resolve(result);
       };
-      const request = (secure ? https : http).request(
-        target,
-        {
-          method: 'POST',
-          agent: secure ? this.httpsAgent : this.httpAgent,
-          timeout: timeoutMs,
-          headers: {
-            'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
-            'content-length': Buffer.byteLength(body),
-            'x-twilio-signature': signTwilioRequest(token, url, params),
-            'user-agent': 'TwilioProxy/1.1 (ocq carrier-sim)',
-          },
-        },
-        (response) => {
-          response.on('error', (err) => settle({ error: err.message }));
-          response.on('end', () => settle({ status: response.statusCode ?? 0 }));
-          response.resume();
-        },
-      );
+      const request = (secure ? https : http).request(options);
+      request.on('response', (response) => {
+        response.on('error', (err) => settle({ error: err.message }));
+        response.on('end', () => settle({ status: response.statusCode ?? 0 }));
+        response.resume();
+      });
       this.requests.add(request);
       request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       request.on('error', (err) => settle({ error: err.message }));

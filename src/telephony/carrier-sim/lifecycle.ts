@@ -6,7 +6,7 @@
  *                                       └─ failed (at ringMs, never rings)
  *
  * An answer that would come after `Timeout` becomes no-answer at `Timeout`; talk is cut at
- * `TimeLimit`. Hang-up: `canceled` ends a queued or ringing call; `completed` ends any live call
+ * `TimeLimit`. A phase of zero length moves on in the same tick. Hang-up: `canceled` ends a queued or ringing call; `completed` ends any live call
  * (a not-yet-answered one ends as `canceled`).
  */
 import { isFinalCallStatus, type ProviderCallStatus } from '../port.ts';
@@ -35,9 +35,10 @@ export class CallLifecycle {
 
   constructor(private readonly deps: LifecycleDeps) {}
 
-  /** Puts a freshly created call in its account's queue. */
+  /** Puts a freshly created call in its account's queue; it leaves on a timer even with no queue, so the create answers first. */
   start(call: SimCall): void {
-    this.schedule(call, this.queueDelay(call.accountSid), () => this.initiate(call));
+    if (this.stopped) return;
+    call.timer = setTimeout(() => this.initiate(call), this.queueDelay(call.accountSid));
   }
 
   /** The hang-up (`Status=completed|canceled`). Ended calls stay as they are. */
@@ -72,10 +73,13 @@ export class CallLifecycle {
     return leaveAt - now;
   }
 
+  /** Runs `step` after `delayMs`; a zero-length phase (a script with no ring or talk time) moves on at once, without a timer. */
   private schedule(call: SimCall, delayMs: number, step: () => void): void {
     clearTimeout(call.timer);
+    call.timer = undefined;
     if (this.stopped) return;
-    call.timer = setTimeout(step, Math.max(0, delayMs));
+    if (delayMs <= 0) step();
+    else call.timer = setTimeout(step, delayMs);
   }
 
   /**

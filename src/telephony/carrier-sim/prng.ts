@@ -19,12 +19,22 @@ export function mulberry32(seed: number): Random {
   };
 }
 
-/** FNV-1a over the parts, to turn (seed, account, number, n) into one 32-bit seed. */
+/**
+ * FNV-1a over the code points of the parts joined with NUL, to turn (seed, account, number, n)
+ * into one 32-bit seed. Walks the parts in place: joining them and iterating the string costs
+ * more than the hash, once per call.
+ */
 export function hashSeed(...parts: Array<string | number>): number {
   let hash = 0x811c9dc5;
-  for (const char of parts.join('\u0000')) {
-    hash ^= char.codePointAt(0) ?? 0;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+  for (let p = 0; p < parts.length; p++) {
+    if (p > 0) hash = Math.imul(hash, 0x01000193) >>> 0; // the NUL separator: hash ^= 0
+    const text = String(parts[p]);
+    for (let i = 0; i < text.length; i++) {
+      const point = text.codePointAt(i) as number;
+      if (point > 0xffff) i++; // a surrogate pair is one code point
+      hash ^= point;
+      hash = Math.imul(hash, 0x01000193) >>> 0;
+    }
   }
   return hash;
 }

@@ -115,8 +115,8 @@ export class CarrierSimulator {
       callbacks: this.callbacks,
       record: this.record,
       changed: (call, ended) => {
-        this.emitter.emit('call-status', viewOf(call));
-        if (ended) this.emitter.emit('call-ended', viewOf(call));
+        this.emitView('call-status', call);
+        if (ended) this.emitView('call-ended', call);
       },
     });
   }
@@ -188,7 +188,7 @@ export class CarrierSimulator {
     const call = newSimCall(account, { ...input, to, from }, plan);
     this.calls.set(call.sid, call);
     this.record.callCreated(call);
-    this.emitter.emit('call-created', viewOf(call));
+    this.emitView('call-created', call);
     this.lifecycle.start(call);
     return call;
   }
@@ -251,6 +251,11 @@ export class CarrierSimulator {
   /** Status callbacks queued or in flight. */
   get callbacksInFlight(): number {
     return this.callbacks.inFlight;
+  }
+
+  /** Emits the call's snapshot, built only when someone listens (most transitions have no listener). */
+  private emitView(event: 'call-created' | 'call-status' | 'call-ended', call: SimCall): void {
+    if (this.emitter.listenerCount(event) > 0) this.emitter.emit(event, viewOf(call));
   }
 
   on<E extends keyof CarrierSimEvents>(event: E, listener: CarrierSimEvents[E]): this {
