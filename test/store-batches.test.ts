@@ -184,12 +184,13 @@ describe.each(storeFactories)('batched statements on $name', (factory) => {
         { attemptId: attempts[3]!, progress: { kind: 'ended', outcome: 'completed', durationSeconds: 12 }, providerCallId: 'CA3' },
         { attemptId: newId(), progress: { kind: 'ended', outcome: 'completed' }, providerCallId: 'CA9' },
       ]);
-      expect(applied.map((j) => j?.status)).toEqual(['ringing', 'in_call', 'busy', 'completed', undefined]);
-      expect(applied[1]).toMatchObject({ answered_by: 'human', provider_call_id: 'CA1', run_winding_down: false });
-      expect(applied[1]!.answered_at).toBeInstanceOf(Date);
-      expect(applied[2]).toMatchObject({ outcome: 'busy', provider_call_id: 'CA2' });
-      expect(applied[2]!.ended_at).toBeInstanceOf(Date);
-      expect(applied[3]).toMatchObject({ outcome: 'completed', duration_seconds: 12, provider_call_id: 'CA3' });
+      expect(applied.map((a) => a.job?.status)).toEqual(['ringing', 'in_call', 'busy', 'completed', undefined]);
+      expect(applied[4]).toEqual({ job: undefined, attemptKnown: false });
+      expect(applied[1]!.job).toMatchObject({ answered_by: 'human', provider_call_id: 'CA1', run_winding_down: false });
+      expect(applied[1]!.job!.answered_at).toBeInstanceOf(Date);
+      expect(applied[2]!.job).toMatchObject({ outcome: 'busy', provider_call_id: 'CA2' });
+      expect(applied[2]!.job!.ended_at).toBeInstanceOf(Date);
+      expect(applied[3]!.job).toMatchObject({ outcome: 'completed', duration_seconds: 12, provider_call_id: 'CA3' });
 
       // Reordered and duplicate callbacks change nothing.
       const stale = await applyCallProgressBatch(db(), [
@@ -197,7 +198,8 @@ describe.each(storeFactories)('batched statements on $name', (factory) => {
         { attemptId: attempts[3]!, progress: { kind: 'ended', outcome: 'completed', durationSeconds: 99 }, providerCallId: 'CA3' },
         { attemptId: attempts[1]!, progress: { kind: 'ringing' }, providerCallId: 'CA1' },
       ]);
-      expect(stale).toEqual([undefined, undefined, undefined]);
+      // Known attempts, nothing changed.
+      expect(stale).toEqual([0, 1, 2].map(() => ({ job: undefined, attemptKnown: true })));
       const job3 = await db().selectFrom('jobs').select(['status', 'duration_seconds']).where('attempt_id', '=', attempts[3]!).executeTakeFirstOrThrow();
       expect(job3).toEqual({ status: 'completed', duration_seconds: 12 });
 

@@ -19,10 +19,12 @@ interface Harness {
   results: StatusWebhookResult[];
   logs: Array<Record<string, unknown>>;
   engineAnswer: 'applied' | 'ignored';
+  /** authTokenForAttempt calls (the database look-up the global token saves). */
+  lookups: number;
 }
 
 async function harness(opts: { fallback?: boolean; publicUrl?: () => string; parentFormParser?: boolean } = {}): Promise<Harness> {
-  const h: Harness = { app: Fastify(), applied: [], results: [], logs: [], engineAnswer: 'applied' };
+  const h: Harness = { app: Fastify(), applied: [], results: [], logs: [], engineAnswer: 'applied', lookups: 0 };
   const logger = pino({ level: 'debug' }, { write: (line: string) => void h.logs.push(JSON.parse(line) as Record<string, unknown>) });
   if (opts.parentFormParser) {
     h.app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -34,9 +36,14 @@ async function harness(opts: { fallback?: boolean; publicUrl?: () => string; par
       get publicUrl() {
         return opts.publicUrl?.() ?? PUBLIC_URL;
       },
-      authTokenForAttempt: async (attemptId) => (attemptId.startsWith('known') ? TOKEN : null),
+      authTokenForAttempt: async (attemptId) => {
+        h.lookups += 1;
+        return attemptId.startsWith('known') ? TOKEN : null;
+      },
       ...(opts.fallback && { fallbackAuthToken: FALLBACK }),
       onProgress: async (attemptId, progress, callSid) => {
+        // As the engine: no job has a `gone-*` attempt.
+        if (attemptId.startsWith('gone')) return 'unknown_attempt';
         h.applied.push({ attemptId, progress, callSid });
         return h.engineAnswer;
       },
@@ -155,6 +162,23 @@ describe('status webhook: unknown attempts', () => {
     expect(h.applied).toEqual([]);
     expect(h.results).toEqual(['unknown_attempt']);
     expect(h.logs.some((l) => l.msg === 'status callback for an unknown attempt' && l.attemptId === 'gone-1')).toBe(true);
+    await h.app.close();
+  });
+
+  it('verifies a callback signed by the global account without looking the attempt up', async () => {
+    const h = await harness({ fallback: true });
+    const params = callbackParams('ringing');
+    const res = await post(h, pathFor('known-7'), params, signTwilioRequest(FALLBACK, statusCallbackUrlFor(PUBLIC_URL, 'known-7'), params));
+    expect(res.statusCode).toBe(200);
+    expect(h.lookups).toBe(0);
+    expect(h.results).toEqual(['applied']);
+    // The attempt's own account still verifies (after the look-up); a forgery still fails.
+    const own = await post(h, pathFor('known-8'), params, signTwilioRequest(TOKEN, statusCallbackUrlFor(PUBLIC_URL, 'known-8'), params));
+    expect(own.statusCode).toBe(200);
+    expect(h.lookups).toBe(1);
+    const forged = await post(h, pathFor('known-8'), params, 'forged');
+    expect(forged.statusCode).toBe(403);
+    expect(h.results).toEqual(['applied', 'applied', 'bad_signature']);
     await h.app.close();
   });
 

@@ -161,7 +161,8 @@ async function holdSlotForCall(ctx: EngineContext, business: Business, attemptId
   return false;
 }
 
-export type ProgressResult = 'applied' | 'ignored';
+/** `ignored`: a duplicate or stale status; `unknown_attempt`: no job has this attempt id. */
+export type ProgressResult = 'applied' | 'ignored' | 'unknown_attempt';
 
 /**
  * Steps 6–7, from whichever process learns of the call's progress: the status webhook, or a
@@ -174,8 +175,8 @@ export async function onCallProgress(
   progress: CallProgress,
   providerCallId: string | undefined,
 ): Promise<ProgressResult> {
-  const job = await applyCallProgress(ctx.store.db, attemptId, progress, providerCallId);
-  if (!job) return 'ignored';
+  const { job, ...rest } = await applyCallProgress(ctx.store.db, attemptId, progress, providerCallId);
+  if (!job) return 'attemptKnown' in rest && rest.attemptKnown ? 'ignored' : 'unknown_attempt';
   const callEnded = isTerminalJob(job.status);
   if (callEnded) {
     await releaseQuietly(ctx, job.business_id, attemptId);

@@ -50,7 +50,9 @@ export function statusWebhookDeps(ctx: EngineContext): StatusWebhookDeps {
       if (token) tokens.set(attemptId, token);
       return token;
     },
-    onProgress: (attemptId, progress, providerCallId) => onCallProgress(ctx, attemptId, progress, providerCallId),
+    // A well-formed attempt id only: the engine's statements take it as a UUID.
+    onProgress: async (attemptId, progress, providerCallId) =>
+      UUID.test(attemptId) ? onCallProgress(ctx, attemptId, progress, providerCallId) : 'unknown_attempt',
     onResult: (result) => ctx.metrics?.webhookResults.inc({ result }),
   };
 }

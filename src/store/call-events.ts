@@ -121,40 +121,35 @@ function progressRow({ attemptId, progress, providerCallId }: ProgressUpdate, ev
   };
 }
 
+/** What one callback did: the job when its status changed; else whether its attempt exists at all. */
+export type ProgressApplied = { job: AppliedProgress } | { job: undefined; attemptKnown: boolean };
+
 /**
  * Applies provider statuses to their attempts' jobs, forward only: a duplicate or reordered
  * callback (ringing after completed) matches no row. Also stores the provider's call id when the
  * callback beat the dialler to it, and tells the run's listeners (`progress` run event, sent by
  * the same statement, so it is committed with the change). One statement for all `updates`, each
  * row guarded exactly as its own conditional UPDATE would be; at most one update per attempt
- * (the batcher's key). Returns, per update, the job when its status changed, else undefined.
+ * (the batcher's key). Attempt ids must be UUIDs.
  */
-export async function applyCallProgressBatch(
-  db: Kysely<Database>,
-  updates: readonly ProgressUpdate[],
-): Promise<Array<AppliedProgress | undefined>> {
+export async function applyCallProgressBatch(db: Kysely<Database>, updates: readonly ProgressUpdate[]): Promise<ProgressApplied[]> {
   const rows: ProgressRow[] = [];
   const index: number[] = [];
-  updates.forEach((update, i) => {
+  const out: ProgressApplied[] = [];
+  for (const [i, update] of updates.entries()) {
     const event = eventOf(update.progress);
-    if (!event) return;
-    index[i] = rows.length;
-    rows.push(progressRow(update, event));
-  });
-  const pendingOnly = updates.filter((u) => !eventOf(u.progress) && u.providerCallId);
-  for (const { attemptId, providerCallId } of pendingOnly) {
-    await db
-      .updateTable('jobs')
-      .set({ provider_call_id: providerCallId! })
-      .where('attempt_id', '=', attemptId)
-      .where('provider_call_id', 'is', null)
-      .execute();
+    if (event) {
+      index[i] = rows.length;
+      rows.push(progressRow(update, event));
+    } else {
+      out[i] = { job: undefined, attemptKnown: await recordCallIdFromCallback(db, update) };
+    }
   }
-  if (rows.length === 0) return updates.map(() => undefined);
+  if (rows.length === 0) return out;
   const col = <K extends keyof ProgressRow>(key: K): Array<ProgressRow[K]> => rows.map((r) => r[key]);
   // answered_at is stamped by the move to in_call; ended_at, outcome and duration by a final
   // status; the rest only fill in what is known. The run event rides in the same statement.
-  const result = await sql<AppliedProgress & { attempt_ord: number }>`
+  const result = await sql<Partial<AppliedProgress> & { input_ord: number; attempt_known: boolean }>`
     WITH input AS (
       SELECT * FROM unnest(${col('attempt')}::uuid[], ${col('to')}::text[], ${col('from')}::text[],
                            ${col('answeredBy')}::text[], ${col('outcome')}::text[], ${col('duration')}::int[],
@@ -163,7 +158,7 @@ export async function applyCallProgressBatch(
     ), locked AS (
       -- Row locks in job id order, as every statement that changes many live jobs takes them
       -- (dispatch.ts recordProviderCallIds): two batches never wait on each other in a circle.
-      SELECT j.id FROM jobs j WHERE j.attempt_id IN (SELECT attempt_id FROM input) ORDER BY j.id FOR NO KEY UPDATE
+      SELECT j.id, j.attempt_id FROM jobs j WHERE j.attempt_id IN (SELECT attempt_id FROM input) ORDER BY j.id FOR NO KEY UPDATE
     ), changed AS (
       UPDATE jobs j SET
         status           = i.to_status,
@@ -177,22 +172,34 @@ export async function applyCallProgressBatch(
       FROM input i
       WHERE j.attempt_id = i.attempt_id AND j.id IN (SELECT id FROM locked)
         AND j.status = ANY (string_to_array(i.from_statuses, ','))
-      RETURNING j.*, i.ord AS attempt_ord,
+      RETURNING j.*, i.ord AS changed_ord,
         (SELECT r.cancel_requested OR r.stop_requested FROM runs r WHERE r.id = j.run_id) AS run_winding_down
     )
-    SELECT c.*, pg_notify(${RUN_EVENTS_CHANNEL}, json_build_object(
+    SELECT i.ord AS input_ord, EXISTS (SELECT 1 FROM locked l WHERE l.attempt_id = i.attempt_id) AS attempt_known, c.*,
+           CASE WHEN c.id IS NOT NULL THEN pg_notify(${RUN_EVENTS_CHANNEL}, json_build_object(
              'kind', 'progress', 'runId', c.run_id, 'businessId', c.business_id,
-             'callEnded', c.status IN ('completed', 'no_answer', 'busy', 'failed', 'cancelled'))::text) AS notified
-      FROM changed c`.execute(db);
-  const byOrd = new Map<number, AppliedProgress>();
+             'callEnded', c.status IN ('completed', 'no_answer', 'busy', 'failed', 'cancelled'))::text) END AS notified
+      FROM input i LEFT JOIN changed c ON c.changed_ord = i.ord`.execute(db);
+  const byOrd = new Map<number, ProgressApplied>();
   for (const row of result.rows) {
-    const { attempt_ord: ord, notified: _notified, ...job } = row as AppliedProgress & { attempt_ord: number; notified?: unknown };
-    byOrd.set(Number(ord), job as AppliedProgress);
+    const { input_ord: ord, attempt_known: known, changed_ord: _c, notified: _n, ...job } = row as typeof row & { changed_ord?: unknown; notified?: unknown };
+    byOrd.set(Number(ord), job.id ? { job: job as AppliedProgress } : { job: undefined, attemptKnown: known });
   }
-  return updates.map((_, i) => (index[i] === undefined ? undefined : byOrd.get(index[i]! + 1)));
+  return updates.map((_, i) => out[i] ?? byOrd.get(index[i]! + 1) ?? { job: undefined, attemptKnown: false });
 }
 
-const progressBatchers = new WeakMap<object, Batcher<ProgressUpdate, AppliedProgress | undefined>>();
+/** A callback with no status change (queued, initiated): stores the call id if none yet; says whether the attempt exists. */
+async function recordCallIdFromCallback(db: Kysely<Database>, { attemptId, providerCallId }: ProgressUpdate): Promise<boolean> {
+  const found = await db
+    .updateTable('jobs')
+    .set((eb) => ({ provider_call_id: eb.fn.coalesce('provider_call_id', eb.val(providerCallId ?? null)) }))
+    .where('attempt_id', '=', attemptId)
+    .returning('id')
+    .executeTakeFirst();
+  return found !== undefined;
+}
+
+const progressBatchers = new WeakMap<object, Batcher<ProgressUpdate, ProgressApplied>>();
 
 /**
  * Applies one provider status to its attempt's job (see {@link applyCallProgressBatch}).
@@ -204,9 +211,9 @@ export function applyCallProgress(
   attemptId: string,
   progress: CallProgress,
   providerCallId: string | undefined,
-): Promise<AppliedProgress | undefined> {
+): Promise<ProgressApplied> {
   const batcher = batchersFor(db, progressBatchers, () =>
-    new Batcher<ProgressUpdate, AppliedProgress | undefined>((updates) => applyCallProgressBatch(db, updates), {
+    new Batcher<ProgressUpdate, ProgressApplied>((updates) => applyCallProgressBatch(db, updates), {
       keyOf: (update) => update.attemptId,
       retryable: isDeadlock,
     }),

@@ -27,12 +27,19 @@ export interface StatusWebhookDeps {
   /**
    * The auth token of the account that placed this attempt's call; `null` when the attempt is
    * unknown. A business on API-key credentials without an auth token should get the global one.
+   * Asked only when the global token does not verify the callback.
    */
   authTokenForAttempt(attemptId: string): Promise<string | null>;
-  /** The global `TWILIO_AUTH_TOKEN`: verifies callbacks for unknown attempts before they are logged. */
+  /**
+   * The global `TWILIO_AUTH_TOKEN`, the operator's own account: a callback it verifies is
+   * authentic whatever attempt it names, so it needs no look-up first (the common case).
+   */
   fallbackAuthToken?: string;
-  /** Applies the progress to the attempt; `'ignored'` for duplicates and stale, out-of-order events. */
-  onProgress(attemptId: string, progress: CallProgress, providerCallId: string): Promise<'applied' | 'ignored'>;
+  /**
+   * Applies the progress to the attempt: `'ignored'` for duplicates and stale, out-of-order
+   * events, `'unknown_attempt'` when no call has this attempt id.
+   */
+  onProgress(attemptId: string, progress: CallProgress, providerCallId: string): Promise<'applied' | 'ignored' | 'unknown_attempt'>;
   logger: Logger;
   /** Metrics hook, called once per callback. */
   onResult?(result: StatusWebhookResult): void;
@@ -71,7 +78,7 @@ function replyTwiml(reply: FastifyReply, status: number): FastifyReply {
  * parent server has none, without adding one to the parent.
  *
  * - bad or missing signature → 403, a `security` warn line, nothing applied;
- * - unknown attempt → 200 (so Twilio stops), a log line, nothing applied;
+ * - unknown attempt → 200 (so Twilio stops), a log line, nothing applied (the engine says so);
  * - otherwise → `onProgress`, then 200 with empty TwiML.
  *
  * @example
@@ -96,27 +103,27 @@ export function twilioStatusWebhook(deps: StatusWebhookDeps): FastifyPluginAsync
       const signedUrl = trimSlash(deps.publicUrl) + request.url; // read per request: may be a getter set after listen
       const callSid = typeof params.CallSid === 'string' ? params.CallSid : '';
 
-      const attemptToken = attemptId ? await deps.authTokenForAttempt(attemptId) : null;
-      const token = attemptToken ?? deps.fallbackAuthToken ?? null;
-
-      if (token === null) {
-        // Nothing to verify with, and nothing will be applied: answer 200 so Twilio stops.
-        log.warn({ attemptId, callSid, verified: false }, 'status callback for an unknown attempt (not verifiable)');
-        report('unknown_attempt');
-        return replyTwiml(reply, 200);
-      }
-      if (!verifyTwilioSignature(token, signedUrl, params, typeof signature === 'string' ? signature : undefined)) {
+      const given = typeof signature === 'string' ? signature : undefined;
+      const rejected = (): FastifyReply => {
         log.warn(
           { security: true, attemptId, callSid, ip: request.ip, url: signedUrl, signaturePresent: Boolean(signature) },
           'status callback rejected: bad or missing X-Twilio-Signature',
         );
         report('bad_signature');
         return replyTwiml(reply, 403);
-      }
-      if (attemptToken === null) {
-        log.info({ attemptId, callSid, callStatus: params.CallStatus }, 'status callback for an unknown attempt');
-        report('unknown_attempt');
-        return replyTwiml(reply, 200);
+      };
+      // The operator's account signs most callbacks: verified with no database look-up. Others
+      // are verified with the token of the account that placed the attempt's call.
+      const fallback = deps.fallbackAuthToken;
+      if (fallback === undefined || !verifyTwilioSignature(fallback, signedUrl, params, given)) {
+        const attemptToken = attemptId ? await deps.authTokenForAttempt(attemptId) : null;
+        if (attemptToken === null && fallback === undefined) {
+          // Nothing to verify with, and nothing will be applied: answer 200 so Twilio stops.
+          log.warn({ attemptId, callSid, verified: false }, 'status callback for an unknown attempt (not verifiable)');
+          report('unknown_attempt');
+          return replyTwiml(reply, 200);
+        }
+        if (attemptToken === null || !verifyTwilioSignature(attemptToken, signedUrl, params, given)) return rejected();
       }
 
       const progress = mapCallStatus(singleValued(params));
@@ -124,6 +131,7 @@ export function twilioStatusWebhook(deps: StatusWebhookDeps): FastifyPluginAsync
         log.warn({ attemptId, callSid, callStatus: progress.unrecognizedStatus }, 'unrecognized CallStatus: treated as pending');
       }
       const result = await deps.onProgress(attemptId, progress, callSid);
+      if (result === 'unknown_attempt') log.info({ attemptId, callSid, callStatus: params.CallStatus }, 'status callback for an unknown attempt');
       report(result);
       return replyTwiml(reply, 200);
     });
