@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { PGliteDialect } from './drivers/pglite-dialect.ts';
 import { PGliteNotifier, PgNotifier, type Notifier } from './notifier.ts';
+import { prepareHotStatements } from './drivers/hot-statements.ts';
 import type { Database } from './schema.ts';
 
 export type DriverKind = 'postgres' | 'pglite';
@@ -97,7 +98,10 @@ function openPostgres(connectionString: string, poolSize: number, logger: Logger
   // transaction between statements) get their own listener. The query in flight rejects anyway,
   // and the next one reconnects.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection lost'));
-  pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error }, 'PostgreSQL connection lost')));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger.warn({ err: error }, 'PostgreSQL connection lost'));
+    prepareHotStatements(client);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const notifier = new PgNotifier(pool, connectionString, logger);
   return {
