@@ -3,13 +3,12 @@
  * token: a worker that lost its lease matches no row and so changes nothing.
  */
 import { sql, type Kysely } from 'kysely';
-import type { RunStatus } from '../domain/run-state.ts';
-import type { Business, Database, Job } from './schema.ts';
-import { NOW, updateJobStatus, updateRunStatus } from './transitions.ts';
-import { runSourcesFor, runTargetFor } from '../domain/run-state.ts';
+import { runSourcesFor, runTargetFor, type RunStatus } from '../domain/run-state.ts';
+import { Batcher, batchersFor, isDeadlock } from './batcher.ts';
 import { RUN_EVENTS_CHANNEL } from './run-event-channel.ts';
 import type { LeaseHeld } from './run-lease.ts';
-import { Batcher, batchersFor, isDeadlock } from './batcher.ts';
+import type { Business, Database, Job } from './schema.ts';
+import { NOW, updateJobStatus, updateRunStatus } from './transitions.ts';
 
 export interface DispatchView {
   status: RunStatus;
