@@ -211,15 +211,15 @@ export async function startHarness(factory: StoreFactory, options: HarnessOption
       });
       const terminal = c('completed') + c('no_answer') + c('busy') + c('failed') + c('cancelled') + c('unknown');
       expect(run!.cursor_position).toBe(terminal);
-      // The business's live-call counter (the database cap) agrees with its job rows too.
-      const business = await store.db.selectFrom('businesses').select('live_calls').where('id', '=', businessId).executeTakeFirstOrThrow();
-      const live = await store.db
-        .selectFrom('jobs')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('business_id', '=', businessId)
-        .where('status', 'in', ['dialing', 'ringing', 'in_call'])
-        .executeTakeFirstOrThrow();
-      expect(business.live_calls).toBe(Number(live.n));
+      // The business's live-call counter (the database cap) agrees with its job rows too. Both are
+      // read in one statement (one snapshot): another run of the business may still be dialling.
+      const agreement = await sql<{ counter: number; live: number }>`
+        SELECT b.live_calls AS counter,
+               (SELECT count(*)::int FROM jobs j
+                 WHERE j.business_id = b.id AND j.status IN ('dialing', 'ringing', 'in_call')) AS live
+          FROM businesses b WHERE b.id = ${businessId}`.execute(store.db);
+      expect(agreement.rows).toHaveLength(1);
+      expect(agreement.rows[0]!.counter).toBe(agreement.rows[0]!.live);
     },
     async close() {
       for (const worker of workers) await worker.stop();
