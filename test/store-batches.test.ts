@@ -53,6 +53,31 @@ describe('Batcher', () => {
     expect(calls).toEqual([['a1', 'b1', 'c1'], ['a2'], ['a3']]);
   });
 
+  it('with maxInFlight, sends a new request beside one in flight, but never a key that is in flight', async () => {
+    const calls: string[][] = [];
+    const gates = new Map<string, () => void>();
+    const batcher = new Batcher(async (items: readonly string[]) => {
+      calls.push([...items]);
+      await new Promise<void>((resolve) => gates.set(items[0]!, resolve));
+      return [...items];
+    }, { keyOf: (s) => s[0]!, maxInFlight: 2 });
+    const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const a1 = batcher.run('a1');
+    await tick(); // a1 in flight
+    const b1 = batcher.run('b1');
+    const a2 = batcher.run('a2');
+    await tick();
+    // b1 went beside a1; a2 waits for a1 (same key), and a third statement would exceed maxInFlight.
+    expect(calls).toEqual([['a1'], ['b1']]);
+    gates.get('a1')!();
+    expect(await a1).toBe('a1');
+    await tick();
+    expect(calls).toEqual([['a1'], ['b1'], ['a2']]);
+    gates.get('b1')!();
+    gates.get('a2')!();
+    expect(await Promise.all([b1, a2])).toEqual(['b1', 'a2']);
+  });
+
   it('fails every request of a failed statement, and the next statement still runs', async () => {
     let n = 0;
     const batcher = new Batcher(async (items: readonly number[]) => {

@@ -21,6 +21,13 @@ export interface BatcherOptions<In> {
   keyOf?: (item: In) => string;
   /** Retry the whole batch on these errors (a deadlock with another process's batch). */
   retryable?: (error: unknown) => boolean;
+  /**
+   * Statements in flight at once (default 1). More lets a request that arrives while one is in
+   * flight go at once instead of queueing behind its round trip (and commit), at the cost of a
+   * connection each. A request whose key is in flight still waits for it, so same-key requests
+   * keep their order.
+   */
+  maxInFlight?: number;
 }
 
 interface Pending<In, Out> {
@@ -33,7 +40,9 @@ const RETRIES = 3;
 
 export class Batcher<In, Out> {
   private queue: Array<Pending<In, Out>> = [];
-  private flushing = false;
+  private inFlight = 0;
+  /** Keys of the requests in flight (only with keyOf). */
+  private readonly keysInFlight = new Set<string>();
   private scheduled = false;
 
   /** @param execute runs one statement for `items`; returns one answer per item, in order. */
@@ -51,7 +60,7 @@ export class Batcher<In, Out> {
 
   /** Waits one turn of the event loop, so requests made in the same tick share the statement. */
   private schedule(): void {
-    if (this.flushing || this.scheduled) return;
+    if (this.inFlight >= (this.options.maxInFlight ?? 1) || this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -68,7 +77,7 @@ export class Batcher<In, Out> {
     const keys = new Set<string>();
     for (const pending of this.queue) {
       const key = keyOf(pending.item);
-      if (batch.length < max && !keys.has(key)) {
+      if (batch.length < max && !keys.has(key) && !this.keysInFlight.has(key)) {
         keys.add(key);
         batch.push(pending);
       } else {
@@ -80,16 +89,21 @@ export class Batcher<In, Out> {
   }
 
   private async flush(): Promise<void> {
-    if (this.flushing || this.queue.length === 0) return;
-    this.flushing = true;
+    if (this.inFlight >= (this.options.maxInFlight ?? 1) || this.queue.length === 0) return;
     const batch = this.take();
+    if (batch.length === 0) return; // every queued key is in flight: its completion flushes again
+    const keyOf = this.options.keyOf;
+    const keys = keyOf ? batch.map((p) => keyOf(p.item)) : [];
+    for (const key of keys) this.keysInFlight.add(key);
+    this.inFlight++;
     try {
       const out = await this.executeWithRetry(batch.map((p) => p.item));
       batch.forEach((p, i) => p.resolve(out[i] as Out));
     } catch (error) {
       for (const p of batch) p.reject(error);
     } finally {
-      this.flushing = false;
+      this.inFlight--;
+      for (const key of keys) this.keysInFlight.delete(key);
       // What queued meanwhile has waited a round trip already: send it now.
       if (this.queue.length > 0) void this.flush();
     }

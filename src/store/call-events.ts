@@ -199,6 +199,12 @@ async function recordCallIdFromCallback(db: Kysely<Database>, { attemptId, provi
   return found !== undefined;
 }
 
+/**
+ * A call's final callback frees its slot only after its statement commits: queued behind another
+ * call's ringing or answered statement, it waited that round trip too (the slot handoff's tail).
+ */
+const PROGRESS_STATEMENTS_IN_FLIGHT = 3;
+
 const progressBatchers = new WeakMap<object, Batcher<ProgressUpdate, ProgressApplied>>();
 
 /**
@@ -216,6 +222,7 @@ export function applyCallProgress(
     new Batcher<ProgressUpdate, ProgressApplied>((updates) => applyCallProgressBatch(db, updates), {
       keyOf: (update) => update.attemptId,
       retryable: isDeadlock,
+      maxInFlight: PROGRESS_STATEMENTS_IN_FLIGHT,
     }),
   );
   return batcher.run({ attemptId, progress, providerCallId });
