@@ -1,12 +1,15 @@
 /**
  * A call's whole life, top to bottom: slot, dial record, provider, webhook, release.
  *
+ * reserveDial:
  *   1. slot      take a business slot (FIFO wait when full), as a short reservation
  *   2. record    commit `queued -> dialing` with a fresh attempt id, fenced by the run's lease and
  *                capped by the business's live calls in the database
  *   3. hold      extend the slot to the call's lifetime (ring + time limit + margin)
+ * placeReservedCall (a run's driver sends its reserved attempts one after another, in job order):
  *   4. dial      ask the provider; the attempt id rides in the status-callback URL
  *   5. call id   store the provider's call id (the webhook may have stored it first)
+ * onCallProgress:
  *   6. webhook   each status moves the job forward only; a final status ends it
  *   7. release   free the slot by attempt id (any process), wake the next waiter, tell the run
  *
@@ -42,12 +45,17 @@ export interface DialPlan {
   handlerUrl: string;
 }
 
-export type DialResult =
-  | { kind: 'dialed'; attemptId: string; providerCallId: string }
+/** Steps 1–3: the slot is held and the dial record committed; nothing has left yet. */
+export type ReserveResult =
+  | { kind: 'reserved'; attemptId: string }
   /** Not dialled: the job was taken, the lease lost, or a cancel/stop committed first. */
   | { kind: 'not_dialed' }
   /** The database counts the business's cap as full (the slot pool lost state): wait for a call to end. */
-  | { kind: 'business_full' }
+  | { kind: 'business_full' };
+
+/** Steps 4–5. */
+export type DialResult =
+  | { kind: 'dialed'; attemptId: string; providerCallId: string }
   /** The provider refused this number for good; the job failed. */
   | { kind: 'rejected'; error: ProviderError }
   /** Every dial of this run will fail the same way (credentials, caller id): fail the run. */
@@ -55,14 +63,18 @@ export type DialResult =
 
 const MAX_PROVIDER_TRIES = 6;
 
-/** Steps 1–5. `signal` aborts a slot wait (cancel, stop, lease lost, shutdown). */
-export async function dial(
+/**
+ * Steps 1–3: slot, dial record, hold. `signal` aborts a slot wait (cancel, stop, lease lost,
+ * shutdown). A `reserved` attempt must then be given to {@link placeReservedCall}: its job is
+ * `dialing` and holds a slot.
+ */
+export async function reserveDial(
   ctx: EngineContext,
   lease: LeaseHeld,
   plan: DialPlan,
   target: DialTarget,
   signal: AbortSignal,
-): Promise<DialResult> {
+): Promise<ReserveResult> {
   const { business } = plan;
   const attemptId = newId();
 
@@ -94,8 +106,23 @@ export async function dial(
     await onCallProgress(ctx, attemptId, { kind: 'ended', outcome: 'canceled' }, undefined);
     return { kind: 'not_dialed' };
   }
+  return { kind: 'reserved', attemptId };
+}
 
-  // 4. dial, retrying the same attempt safely
+/**
+ * Steps 4–5 for an attempt {@link reserveDial} reserved: dial, retrying the same attempt safely,
+ * then store the call id. `signal` ends the retries (the job then fails with the last error).
+ */
+export async function placeReservedCall(
+  ctx: EngineContext,
+  lease: LeaseHeld,
+  plan: DialPlan,
+  target: DialTarget,
+  attemptId: string,
+  signal: AbortSignal,
+): Promise<DialResult> {
+  const { business } = plan;
+  // 4. dial
   const request = {
     attemptId,
     to: target.phone,
@@ -125,10 +152,7 @@ export async function dial(
           await delay(Math.min(250 * 2 ** (tryNumber - 1), 8000));
           continue;
         }
-        await rejectDial(ctx.store.db, lease, attemptId, `${error.code}: ${error.message}`);
-        await releaseQuietly(ctx, business.id, attemptId);
-        ctx.metrics?.dials.inc({ outcome: 'rejected' });
-        await publishRunEvent(ctx.store.notifier, { kind: 'progress', runId: lease.runId, businessId: business.id });
+        await failReservedDial(ctx, lease, business.id, attemptId, `${error.code}: ${error.message}`);
         return error.fatalForRun ? { kind: 'fatal', error } : { kind: 'rejected', error };
       }
     }
@@ -137,6 +161,17 @@ export async function dial(
     ctx.metrics?.dials.inc({ outcome: 'placed' });
     return { kind: 'dialed', attemptId, providerCallId: call.providerCallId };
   }
+}
+
+/**
+ * A reserved attempt that will not be (or could not be) sent: its job fails with `reason`, its
+ * slot is freed and the run is told.
+ */
+export async function failReservedDial(ctx: EngineContext, lease: LeaseHeld, businessId: string, attemptId: string, reason: string): Promise<void> {
+  await rejectDial(ctx.store.db, lease, attemptId, reason);
+  await releaseQuietly(ctx, businessId, attemptId);
+  ctx.metrics?.dials.inc({ outcome: 'rejected' });
+  await publishRunEvent(ctx.store.notifier, { kind: 'progress', runId: lease.runId, businessId });
 }
 
 /**

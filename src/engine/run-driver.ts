@@ -12,7 +12,7 @@ import { completeRun, failRun, loadBusinessForDispatch, readDispatchView, type D
 import { finalizeRequestedRun } from '../store/run-flags.ts';
 import type { LeaseHeld } from '../store/run-lease.ts';
 import type { Business, Run } from '../store/schema.ts';
-import { dial, hangUpLiveCalls, type DialPlan } from './call-life.ts';
+import { failReservedDial, hangUpLiveCalls, placeReservedCall, reserveDial, type DialPlan, type DialTarget } from './call-life.ts';
 import type { EngineContext } from './context.ts';
 import { resolveCredentials } from './credentials.ts';
 import { reconcileLiveCalls, type ReconcileScope } from './reconcile.ts';
@@ -39,8 +39,18 @@ export class RunDriver {
   readonly lease: LeaseHeld;
   readonly businessId: string;
   private readonly stopController = new AbortController();
-  /** Aborts the current slot wait only (a cancel or stop arrived); the driver goes on to wind down. */
-  private dialController: AbortController | undefined;
+  /** Aborted once a cancel or stop arrives: ends a slot wait and provider retries; the driver goes on to wind down. */
+  private readonly interruptController = new AbortController();
+  /** What ends a dial in progress: halt, cancel or stop. */
+  private readonly dialSignal = AbortSignal.any([this.stopController.signal, this.interruptController.signal]);
+  /**
+   * The run's reserved attempts being sent, chained: each provider request waits for the one
+   * before it, so the carrier receives them in job order, while the driver already reserves the
+   * next (a freed slot does not wait for the previous dial's round trips). Never rejects.
+   */
+  private sending: Promise<void> = Promise.resolve();
+  /** The provider refused a dial in a way every dial of this run would be (credentials, caller id). */
+  private fatal: ProviderError | undefined;
   private wakeWaiter: (() => void) | null = null;
   private pendingWake = false;
   private business: Business | undefined;
@@ -80,7 +90,7 @@ export class RunDriver {
 
   /** A cancel or stop was requested: give up the slot wait in progress and re-read at once. */
   interrupt(): void {
-    this.dialController?.abort(new Error('cancel or stop requested'));
+    if (!this.interruptController.signal.aborted) this.interruptController.abort(new Error('cancel or stop requested'));
     this.wake();
   }
 
@@ -100,14 +110,21 @@ export class RunDriver {
    * lost meanwhile is simply noticed on the next read).
    */
   async drive(): Promise<void> {
-    while (!this.halted) {
-      try {
-        if ((await this.step()) === 'done') return;
-      } catch (error) {
-        if (this.halted) return;
-        this.ctx.logger.warn({ err: error, runId: this.lease.runId }, 'run step failed; retrying');
-        await this.waitForEvent(null, 1000);
+    try {
+      while (!this.halted) {
+        try {
+          if ((await this.step()) === 'done') return;
+        } catch (error) {
+          if (this.halted) return;
+          this.ctx.logger.warn({ err: error, runId: this.lease.runId }, 'run step failed; retrying');
+          await this.waitForEvent(null, 1000);
+        }
       }
+    } finally {
+      // Committed dials still go out (and are recorded) before the driver is done; after a fatal
+      // refusal the rest are failed unsent, and only then does the run fail, with no call live.
+      await this.sending;
+      if (this.fatal) await this.fail(this.fatal);
     }
   }
 
@@ -152,19 +169,36 @@ export class RunDriver {
   }
 
   private async dialNext(plan: DialPlan, next: NonNullable<DispatchView['next']>): Promise<void> {
-    this.dialController = new AbortController();
-    const signal = AbortSignal.any([this.stopController.signal, this.dialController.signal]);
+    const target: DialTarget = { jobId: next.jobId, phone: next.phone };
     try {
-      const result = await dial(this.ctx, this.lease, plan, { jobId: next.jobId, phone: next.phone }, signal);
-      if (result.kind === 'fatal') await this.fail(result.error);
-      if (result.kind === 'business_full') await this.waitForEvent(plan, 1000);
+      const reserved = await reserveDial(this.ctx, this.lease, plan, target, this.dialSignal);
+      if (reserved.kind === 'business_full') await this.waitForEvent(plan, 1000);
+      if (reserved.kind !== 'reserved') return;
+      this.sending = this.sending.then(() => this.send(plan, target, reserved.attemptId));
     } catch (error) {
-      if (signal.aborted) return;
+      if (this.dialSignal.aborted) return;
       // Slot backend down (fail closed) or the database blipped: nothing was dialled. Back off.
       this.ctx.logger.warn({ err: error, runId: this.lease.runId }, 'dispatch step failed; retrying');
       await this.waitForEvent(plan, 1000);
-    } finally {
-      this.dialController = undefined;
+    }
+  }
+
+  /** Sends one reserved attempt (see {@link sending}). */
+  private async send(plan: DialPlan, target: DialTarget, attemptId: string): Promise<void> {
+    try {
+      if (this.fatal) {
+        await failReservedDial(this.ctx, this.lease, this.businessId, attemptId, `${this.fatal.code}: ${this.fatal.message}`);
+        return;
+      }
+      const result = await placeReservedCall(this.ctx, this.lease, plan, target, attemptId, this.dialSignal);
+      if (result.kind === 'fatal') {
+        this.fatal = result.error;
+        this.halt('the provider refuses every dial of this run');
+      }
+    } catch (error) {
+      // The database failed while recording the outcome: the webhook stores the call id itself,
+      // and reconciliation settles a dial with none (found by attempt id, or `unknown`).
+      this.ctx.logger.warn({ err: error, runId: this.lease.runId, attemptId }, 'recording a dial failed; reconciliation will settle it');
     }
   }
 
