@@ -8,7 +8,7 @@ import { normalisePhone } from '../domain/phone.ts';
 import { appendAudit } from '../store/audit.ts';
 import { getOwnBusiness } from '../store/businesses.ts';
 import { newId } from '../store/ids.ts';
-import { encodeLeadRows, upsertEncodedLeads, type LeadUpsertResult, type LeadUpsertRow } from '../store/leads.ts';
+import { encodeLeadRows, upsertEncodedLeads, type LeadUpdated, type LeadUpsertRow } from '../store/leads.ts';
 import { actorOf } from './auth.ts';
 import type { AppDeps, AuthContext } from './context.ts';
 
@@ -129,10 +129,6 @@ function nothingToImport(field: string, skipped: ImportResult['skipped']): Valid
   );
 }
 
-function byIndex(a: { index: number }, b: { index: number }): number {
-  return a.index - b.index;
-}
-
 /**
  * Imports the leads into the caller's business, all-or-nothing (one transaction, audit included).
  * Judging and encoding chunk k+1 (JavaScript) runs while the database writes chunk k.
@@ -155,18 +151,18 @@ export async function importLeads(
   const updated: ImportedLead[] = [];
   const skipped: ImportResult['skipped'] = [];
 
-  /** An inserted row keeps the id we minted; an updated one is found by its external_id. */
-  const collect = (rows: readonly PreparedRow[], results: readonly LeadUpsertResult[]): void => {
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    const byExternalId = new Map(rows.filter((row) => row.externalId !== null).map((row) => [row.externalId, row]));
-    for (const result of results) {
-      const row = result.inserted ? byId.get(result.id) : byExternalId.get(result.external_id);
-      if (row) (result.inserted ? created : updated).push({ index: row.index, id: result.id, phone: row.phoneE164 });
+  /** A row the statement did not name as an update was inserted with the id we minted. */
+  const collect = (rows: readonly PreparedRow[], updates: readonly LeadUpdated[]): void => {
+    const updatedIds = new Map(updates.map((u) => [u.external_id, u.id]));
+    for (const row of rows) {
+      const existingId = row.externalId === null ? undefined : updatedIds.get(row.externalId);
+      if (existingId === undefined) created.push({ index: row.index, id: row.id, phone: row.phoneE164 });
+      else updated.push({ index: row.index, id: existingId, phone: row.phoneE164 });
     }
   };
 
   await deps.store.db.transaction().execute(async (trx) => {
-    let inFlight: { rows: PreparedRow[]; results: Promise<LeadUpsertResult[]> } | undefined;
+    let inFlight: { rows: PreparedRow[]; results: Promise<LeadUpdated[]> } | undefined;
     for (let start = 0; start < inputs.length; start += PIPELINE_CHUNK) {
       const rows: PreparedRow[] = [];
       const end = Math.min(start + PIPELINE_CHUNK, inputs.length);
@@ -194,5 +190,6 @@ export async function importLeads(
       data: { source: meta.source, filename: meta.filename, received: inputs.length, created: created.length, updated: updated.length, skipped: skipped.length },
     });
   });
-  return { import_id: importId, created: created.sort(byIndex), updated: updated.sort(byIndex), skipped };
+  // Chunks are collected in order, so both lists are already in request order.
+  return { import_id: importId, created, updated, skipped };
 }
