@@ -109,10 +109,16 @@ function handoffSegments(rig: Rig, rounds: Array<{ business: BusinessRef; pairs:
     'granted → placeCall (commit dial, hold slot)': [],
     'placeCall → carrier create': [],
   };
+  /** The slowest handoffs, split: a tail is read from its own samples, not from per-segment p99s. */
+  const slowest: Array<Record<string, number>> = [];
+  let row: Record<string, number> = {};
   const add = (name: string, a: number | undefined, b: number | undefined): void => {
-    if (a !== undefined && b !== undefined) seg[name]!.push(b - a);
+    if (a === undefined || b === undefined) return;
+    seg[name]!.push(b - a);
+    row[name] = b - a;
   };
   for (const { business, pairs } of rounds) for (const { end, next } of pairs) {
+    row = { total: next.at - end.endedAt! };
     const ended = rig.probe.attempts.get(rig.probe.attemptBySid.get(end.sid) ?? '');
     const dialled = rig.probe.attempts.get(rig.probe.attemptBySid.get(next.sid) ?? '');
     const hook = ended?.webhook.get('completed');
@@ -124,8 +130,12 @@ function handoffSegments(rig: Rig, rounds: Array<{ business: BusinessRef; pairs:
     add('slot acquire (driver)', dialled?.acquireStart, dialled?.acquired);
     add('granted → placeCall (commit dial, hold slot)', dialled?.acquired, dialled?.placeStart);
     add('placeCall → carrier create', dialled?.placeStart, next.at);
+    slowest.push(row);
   }
-  return Object.fromEntries(Object.entries(seg).filter(([, v]) => v.length > 0).map(([k, v]) => [k, summary(v, 2)]));
+  slowest.sort((a, b) => b.total! - a.total!);
+  const segments: Record<string, unknown> = Object.fromEntries(Object.entries(seg).filter(([, v]) => v.length > 0).map(([k, v]) => [k, summary(v, 2)]));
+  segments['slowest 5 handoffs'] = slowest.slice(0, 5).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v, 2)])));
+  return segments as Record<string, ReturnType<typeof summary>>;
 }
 
 // ── 2. slot utilisation ──────────────────────────────────────────────────────────────────────
