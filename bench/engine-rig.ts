@@ -25,7 +25,7 @@ import { loadConfig, type Config } from '../src/config.ts';
 import type { EngineContext } from '../src/engine/context.ts';
 import { createRunControl } from '../src/engine/run-control-impl.ts';
 import type { RunControl } from '../src/engine/run-control.ts';
-import { publishRunEvent, RUN_EVENTS_CHANNEL, type RunEventMessage } from '../src/engine/run-events.ts';
+import { publishRunEvent } from '../src/engine/run-events.ts';
 import { statusWebhookDeps } from '../src/engine/status-webhook.ts';
 import { Worker } from '../src/engine/worker.ts';
 import { silentLogger } from '../src/logger.ts';
@@ -33,12 +33,12 @@ import { createCallSlots, type CallSlots } from '../src/slots/index.ts';
 import { openStore, type Store } from '../src/store/database.ts';
 import { newId } from '../src/store/ids.ts';
 import { migrate } from '../src/store/migrate.ts';
-import type { Notifier } from '../src/store/notifier.ts';
 import { createRun } from '../src/store/runs.ts';
 import type { Database, Run } from '../src/store/schema.ts';
 import { createCarrierSim, type CarrierSim, type ScriptChange } from '../src/telephony/carrier-sim/index.ts';
 import { createTwilioProvider } from '../src/telephony/twilio-adapter.ts';
 import { twilioStatusWebhook } from '../src/telephony/webhook-route.ts';
+import { withoutSlotWakeups } from './baseline-notifier.ts';
 import { BaselineCallSlots } from './baseline-slots.ts';
 import { Probe } from './probe.ts';
 import { freePort } from '../test/support/net.ts';
@@ -220,29 +220,6 @@ export interface BusinessRef {
 let callerSeq = 0;
 let phoneSeq = 0;
 
-/** The run events that mean "a call ended, a slot may be free": withheld from baseline workers. */
-const SLOT_FREED_EVENTS = new Set(['progress', 'ended']);
-
-/** A notifier that never tells its listeners a call ended (the old system had no such wake-up). */
-function withoutSlotWakeups(inner: Notifier): Notifier {
-  return {
-    notify: (channel, payload) => inner.notify(channel, payload),
-    listen: (channel, handler) =>
-      inner.listen(channel, (payload) => {
-        if (channel === RUN_EVENTS_CHANNEL) {
-          try {
-            if (SLOT_FREED_EVENTS.has((JSON.parse(payload) as RunEventMessage).kind)) return;
-          } catch {
-            // malformed: let the real subscriber drop it
-          }
-        }
-        handler(payload);
-      }),
-    onReconnect: (handler) => inner.onReconnect(handler),
-    close: () => inner.close(),
-  };
-}
-
 export class Rig {
   readonly log: DialLog;
   readonly runControl: RunControl;
@@ -322,7 +299,7 @@ export class Rig {
     return worker;
   }
 
-  /** Env for `node bin/ocq.js worker` children wired to this rig (ocq mode only: they run the product). */
+  /** Env for `node bin/ocq.js worker` children wired to this rig (baseline children read the same). */
   childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     return {
       PATH: process.env.PATH,
@@ -340,7 +317,8 @@ export class Rig {
     };
   }
 
-  spawnWorker(id: string, extra: Record<string, string> = {}, entry?: string): WorkerChild {
+  /** A worker child: the product's `ocq worker`, or in baseline mode bench/baseline-worker.js. */
+  spawnWorker(id: string, extra: Record<string, string> = {}, entry = this.mode === 'baseline' ? 'bench/baseline-worker.js' : undefined): WorkerChild {
     const child = new WorkerChild(this.childEnv({ OCQ_WORKER_ID: id, ...extra }), entry);
     this.children.push(child);
     return child;

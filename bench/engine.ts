@@ -152,6 +152,7 @@ function buildRows(r: {
   tpOcq?: ThroughputResult;
   tpBaseline?: ThroughputResult;
   tpChild?: ThroughputResult;
+  tpBaselineChild?: ThroughputResult;
   takeover?: TakeoverResult;
   memory?: MemoryResult;
 }): Row[] {
@@ -175,8 +176,9 @@ function buildRows(r: {
     unit: '%',
     ocq: u,
     baseline: p(r.baseline.utilisation?.utilisationPct),
-    target: '≥ 99 %',
-    pass: u === null ? null : u >= 99,
+    // The issue's measure is 2b (the carrier's talk times); here 0.4 s calls magnify the handoff.
+    target: '',
+    pass: null,
     note:
       'carrier live time (create → end) within 3 slots × (first dial → last dial); the drain after the last dial is excluded (JSON: utilisationWithDrainPct)' +
       (r.ocq.utilisation
@@ -218,25 +220,27 @@ function buildRows(r: {
     target: '',
     pass: null,
   });
-  const t = p(r.tpOcq?.dialsPerSecond);
-  rows.push({
-    measure: '4. throughput, in-process worker',
-    unit: 'dials/s',
-    ocq: t,
-    baseline: p(r.tpBaseline?.dialsPerSecond),
-    target: '≥ 500 dials/s',
-    pass: t === null ? null : t >= 500,
-    note: `1,000 businesses × 3–5 leads, zero-length calls, first → last dial within a ${THROUGHPUT_BOX_MS / 1000} s box; dialled ${progressOf(r.tpOcq)} (ocq), ${progressOf(r.tpBaseline)} (baseline)`,
-  });
   const tc = p(r.tpChild?.dialsPerSecond);
   rows.push({
-    measure: '4. throughput, 1 `ocq worker` child',
+    measure: '4. throughput, 1 worker process',
     unit: 'dials/s',
     ocq: tc,
-    baseline: null,
+    baseline: p(r.tpBaselineChild?.dialsPerSecond),
     target: '≥ 500 dials/s',
     pass: tc === null ? null : tc >= 500,
-    note: `dialled ${progressOf(r.tpChild)}; the carrier and the webhook server stay in the bench process`,
+    note:
+      `1,000 businesses × 3–5 leads, cap 3, zero-length calls, first → last dial within a ${THROUGHPUT_BOX_MS / 1000} s box; the worker is an ` +
+      `\`ocq worker\` child (baseline: bench/baseline-worker.js), as deployed; the carrier and the webhook server stay in the bench process; ` +
+      `dialled ${progressOf(r.tpChild)} (ocq), ${progressOf(r.tpBaselineChild)} (baseline)`,
+  });
+  rows.push({
+    measure: '4. throughput, worker inside the bench process',
+    unit: 'dials/s',
+    ocq: p(r.tpOcq?.dialsPerSecond),
+    baseline: p(r.tpBaseline?.dialsPerSecond),
+    target: '',
+    pass: null,
+    note: `the same, with the worker sharing one Node thread with the carrier and the webhook server; dialled ${progressOf(r.tpOcq)} (ocq), ${progressOf(r.tpBaseline)} (baseline)`,
   });
   const k = p(r.takeover?.killToTakeoverMs);
   rows.push({
@@ -302,9 +306,10 @@ export async function runEngineBenchDetailed(): Promise<EngineBenchResult> {
     const tpOcq = await throughput(dbs, 'ocq', 0, errors);
     const tpBaseline = await throughput(dbs, 'baseline', 0, errors);
     const tpChild = await throughput(dbs, 'ocq', 1, errors);
+    const tpBaselineChild = await throughput(dbs, 'baseline', 1, errors);
     const take = await attempt(`ocq: 5. takeover after kill -9 (ttl ${TAKEOVER_TTL_SECONDS} s, \`ocq worker\` children)`, errors, () => takeover(dbs, TAKEOVER_TTL_SECONDS));
     const memory = await attempt('ocq: 6. worker RSS with 1,000 runs live (`ocq worker` child)', errors, () => workerMemory(dbs, 1000));
-    result = { ocq, baseline, tpOcq, tpBaseline, tpChild, takeover: take, memory };
+    result = { ocq, baseline, tpOcq, tpBaseline, tpChild, tpBaselineChild, takeover: take, memory };
   } finally {
     await dbs.dropAll();
     process.off('SIGINT', onSignal);
@@ -324,7 +329,7 @@ export async function runEngineBenchDetailed(): Promise<EngineBenchResult> {
       utilisation: { ocq: result.ocq.utilisation, baseline: result.baseline.utilisation },
       utilisationRealistic: { ocq: result.ocq.utilisationRealistic, baseline: result.baseline.utilisationRealistic },
       cancel: { ocq: result.ocq.cancel, baseline: result.baseline.cancel },
-      throughput: { ocqInProcess: result.tpOcq, baselineInProcess: result.tpBaseline, ocqChild: result.tpChild },
+      throughput: { ocqInProcess: result.tpOcq, baselineInProcess: result.tpBaseline, ocqChild: result.tpChild, baselineChild: result.tpBaselineChild },
       takeover: result.takeover,
       memory: result.memory,
     },
