@@ -2,7 +2,7 @@
  * Group commit of the hot statements (store/batcher.ts and its users): many requests in one
  * statement must mean exactly what they meant one by one. On both drivers.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Batcher, isDeadlock } from '../src/store/batcher.ts';
 import { applyCallProgressBatch, findAttemptsForWebhook } from '../src/store/call-events.ts';
 import { commitDials, readDispatchViews, recordProviderCallIds, type DialCommit } from '../src/store/dispatch.ts';
@@ -10,7 +10,7 @@ import { newId } from '../src/store/ids.ts';
 import { RUN_EVENTS_CHANNEL } from '../src/store/run-event-channel.ts';
 import type { LeaseHeld } from '../src/store/run-lease.ts';
 import { countJobsByStatus, createRun, getRun } from '../src/store/runs.ts';
-import { storeFactories, type TestStore } from './support/stores.ts';
+import { storeFactories, useStore } from './support/stores.ts';
 import { addBusiness, addLeads, countersOf } from './support/seed.ts';
 import { startRun } from './support/run-fixtures.ts';
 
@@ -108,15 +108,7 @@ describe('Batcher', () => {
 });
 
 describe.each(storeFactories)('batched statements on $name', (factory) => {
-  let store: TestStore;
-  const db = () => store.db;
-
-  beforeAll(async () => {
-    if (factory.available) store = await factory.open();
-  });
-  afterAll(async () => {
-    await store?.close();
-  });
+  const { db, store } = useStore(factory);
 
   /** A business (cap `cap`) with a running, leased run over `n` leads. */
   async function leasedRun(n: number, cap = 3): Promise<{ businessId: string; runId: string; lease: LeaseHeld; jobIds: string[] }> {
@@ -200,7 +192,7 @@ describe.each(storeFactories)('batched statements on $name', (factory) => {
     expect(await recordProviderCallIds(db(), [{ lease: a.lease, attemptId: attempts[0]!, providerCallId: 'CA0' }, { lease: { runId: b.runId, token: newId() }, attemptId: attempts[3]!, providerCallId: 'CAX' }])).toEqual([true, false]);
 
     const events: Array<{ kind: string; runId: string; callEnded?: boolean }> = [];
-    const unlisten = await store.notifier.listen(RUN_EVENTS_CHANNEL, (payload) => events.push(JSON.parse(payload) as (typeof events)[number]));
+    const unlisten = await store().notifier.listen(RUN_EVENTS_CHANNEL, (payload) => events.push(JSON.parse(payload) as (typeof events)[number]));
     try {
       const applied = await applyCallProgressBatch(db(), [
         { attemptId: attempts[0]!, progress: { kind: 'ringing' }, providerCallId: 'CA0' },

@@ -3,7 +3,7 @@
  * keys, append-only logs, trigger-maintained counters, UUIDv7 ids and zoned timestamps, and the
  * conditional transitions of transitions.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { NotFoundError } from '../src/domain/errors.ts';
 import { TERMINAL_JOB_STATUSES, type JobStatus } from '../src/domain/job-state.ts';
@@ -12,19 +12,11 @@ import { newId } from '../src/store/ids.ts';
 import { countJobsByStatus, createRun, getRun } from '../src/store/runs.ts';
 import { updateJobStatus, updateRunStatus } from '../src/store/transitions.ts';
 import type { Run } from '../src/store/schema.ts';
-import { storeFactories, type TestStore } from './support/stores.ts';
+import { storeFactories, useStore } from './support/stores.ts';
 import { UUID_V7, addBusiness, addLeads, addUser, countersOf, expectDbError, phone, uuidV7Millis } from './support/seed.ts';
 
 describe.each(storeFactories)('schema on $name', (factory) => {
-  let store: TestStore;
-  const db = () => store.db;
-
-  beforeAll(async () => {
-    if (factory.available) store = await factory.open();
-  });
-  afterAll(async () => {
-    await store?.close();
-  });
+  const { db } = useStore(factory);
 
   /** A business with an owner, `n` leads and a pending run over them. */
   async function runWithLeads(n: number) {

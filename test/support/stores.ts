@@ -4,7 +4,7 @@
  * fresh, isolated, migrated database.
  */
 import fs from 'node:fs';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { hasPostgres } from './services.ts';
 import { createScratchDatabase } from './pg-databases.ts';
@@ -54,3 +54,22 @@ export const storeFactories: StoreFactory[] = [
   { name: 'pglite', available: true, open: openPglite },
   { name: 'postgres', available: hasPostgres, open: openPostgres },
 ];
+
+/**
+ * Opens a fresh store of `factory` before the suite's tests and closes it after; returns the
+ * database accessor (valid inside tests). Call it at the top of a `describe.each(storeFactories)`.
+ */
+export function useStore(factory: StoreFactory): { db: () => TestStore['db']; store: () => TestStore } {
+  let store: TestStore | undefined;
+  beforeAll(async () => {
+    if (factory.available) store = await factory.open();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+  const current = (): TestStore => {
+    if (!store) throw new Error(`the ${factory.name} store is not open`);
+    return store;
+  };
+  return { db: () => current().db, store: current };
+}
