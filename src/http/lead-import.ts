@@ -4,7 +4,7 @@
  * usable ones and the audit event in one transaction, so an import is all-or-nothing.
  */
 import { ValidationError } from '../domain/errors.ts';
-import { normalisePhone } from '../domain/phone.ts';
+import { DEFAULT_REGION, normalisePhone } from '../domain/phone.ts';
 import { appendAudit } from '../store/audit.ts';
 import { getOwnBusiness } from '../store/businesses.ts';
 import { newId } from '../store/ids.ts';
@@ -145,7 +145,7 @@ export async function importLeads(
   meta: { source: 'api' | 'csv'; filename?: string },
 ): Promise<ImportResult> {
   const business = await getOwnBusiness(deps.store.db, auth.businessId);
-  const judge = new LeadJudge(business?.default_region ?? 'IL');
+  const judge = new LeadJudge(business?.default_region ?? DEFAULT_REGION);
   const importId = newId();
   const created: ImportedLead[] = [];
   const updated: ImportedLead[] = [];

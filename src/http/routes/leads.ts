@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { csvRowsToLeads, parseCsv } from '../../domain/csv.ts';
 import { ValidationError } from '../../domain/errors.ts';
-import { normalisePhone } from '../../domain/phone.ts';
+import { DEFAULT_REGION, normalisePhone } from '../../domain/phone.ts';
 import { getOwnBusiness } from '../../store/businesses.ts';
 import { getLead, listLeads, type LeadSearch } from '../../store/leads.ts';
 import type { Lead } from '../../store/schema.ts';
@@ -183,7 +183,7 @@ export const leadRoutes: FastifyPluginAsync<AppDeps> = async (instance, deps) =>
     async (request) => {
       const auth = requireRole(request, 'viewer');
       const { cursor, limit = 100, q } = request.query;
-      const region = q === undefined ? 'IL' : ((await getOwnBusiness(deps.store.db, auth.businessId))?.default_region ?? 'IL');
+      const region = q === undefined ? DEFAULT_REGION : ((await getOwnBusiness(deps.store.db, auth.businessId))?.default_region ?? DEFAULT_REGION);
       const page = await listLeads(deps.store.db, auth.businessId, {
         limit,
         ...(cursor === undefined ? {} : { cursor }),
