@@ -1,15 +1,16 @@
 /**
  * The HTTP API benchmark of issue 5 ("Benchmark"), against real `ocq` processes on PostgreSQL:
  *
- * 1. `GET /api/outbound/runs/:id` latency at 500 requests/s for 10 s (autocannon, `overallRate`,
- *    10 connections: the headline), sent to a `node bin/ocq.js serve` child WHILE a run is
- *    dispatching: a `node bin/ocq.js worker` child dials a 2,000-lead run at the business cap (10
- *    live calls) through the simulated carrier (in this process; ring 1–3 s, talk 2–5 s), whose
- *    status callbacks go to the same serve child (PUBLIC_URL is the serve child's own URL).
- *    Target: p99 < 10 ms. Then 10 s each of the same at 1 connection, of an evenly paced open-loop
- *    sender, and of that sender on `/healthz` (no token, no database: the control that tells the
- *    route's own cost from the machine's). Each window also records the serve child's own timings
- *    (Fastify `responseTime` from its log), its CPU per request, and the machine's CPU pressure (PSI).
+ * 1. `GET /api/outbound/runs/:id` latency at 500 requests/s for 10 s, sent to a
+ *    `node bin/ocq.js serve` child WHILE a run is dispatching: a `node bin/ocq.js worker` child
+ *    dials a 2,000-lead run at the business cap (10 live calls) through the simulated carrier (in
+ *    this process; ring 1–3 s, talk 2–5 s), whose status callbacks go to the same serve child
+ *    (PUBLIC_URL is the serve child's own URL). Target: p99 < 10 ms. Four 10 s windows: autocannon
+ *    (`overallRate`, 10 connections), autocannon over 1 connection, an evenly paced open-loop
+ *    sender (the headline row: 500 requests/s as the target states them), and that sender on
+ *    `/healthz` (no token, no database: the control that tells the route's own cost from the
+ *    machine's). Each window also records the serve child's own timings (Fastify `responseTime`
+ *    from its log), its CPU per request, and the machine's CPU pressure (PSI).
  * 2. Creating a run of 100,000 jobs: 100,000 leads imported first (store `upsertLeads`), then one
  *    `POST /api/outbound/runs {all_leads: true}` to the serve child, still while dispatching; and,
  *    separately, the store's `createRun` for the same size in this process on a fresh business
@@ -873,7 +874,7 @@ function diagnosisNote(d: InsertDiagnosis | null): string {
 }
 
 function shapeName(l: LatencyResult): string {
-  return l.tool === 'paced' ? 'evenly paced, open loop' : `autocannon, ${l.connections} conn`;
+  return l.tool === 'paced' ? 'evenly paced, open loop' : `autocannon, ${l.connections} conn, per-second bursts`;
 }
 
 function latencyNote(l: LatencyResult): string {
@@ -891,8 +892,12 @@ function latencyNote(l: LatencyResult): string {
 export async function runHttpApiBench(options: HttpApiBenchOptions = {}): Promise<Row[]> {
   const r = await measure(options);
   lastResult = r;
-  const [head, ...others] = r.latency;
+  // The headline is the evenly paced sender: 500 requests/s as the target states them, open loop
+  // (no coordinated omission). autocannon's rate limit sends each second's quota back to back
+  // (500 requests within ~160 ms over 10 connections): its rows follow, with the same target.
+  const head = r.latency.find((l) => l.tool === 'paced' && l.path !== '/healthz') ?? r.latency[0];
   if (!head) throw new Error('no latency measured');
+  const others = r.latency.filter((l) => l !== head);
   const get = `GET /api/outbound/runs/:id at ${r.settings.rate} req/s while dispatching`;
   const latencyRows: Row[] = [
     { measure: `${get}: p99 (${shapeName(head)})`, unit: 'ms', ocq: head.p99, baseline: null, target: `< ${P99_TARGET_MS} ms`, pass: head.p99 < P99_TARGET_MS, note: latencyNote(head) },
