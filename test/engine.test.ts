@@ -3,7 +3,12 @@
  * default) and PostgreSQL + Redis. The carrier's record is the witness, never our counters.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIAL_NOT_SENT, placeReservedCall, reserveDial, sendDeadlineMs } from '../src/engine/call-life.ts';
+import { resolveCredentials } from '../src/engine/credentials.ts';
+import { loadBusinessForDispatch } from '../src/store/dispatch.ts';
+import { createRun } from '../src/store/runs.ts';
 import { FAST_SCRIPT, startHarness, type Harness } from './support/engine-harness.ts';
+import { startRun } from './support/run-fixtures.ts';
 import { hasRedis, redisUrl } from './support/services.ts';
 import { storeFactories } from './support/stores.ts';
 
@@ -145,6 +150,43 @@ describe.each(setups)('engine on $name', (setup) => {
     const line = h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
     expect(line.duplicates).toEqual([]);
     expect(line.dials).toHaveLength(10);
+  });
+
+  it.skipIf(!setup.available)('a dial recorded too long ago is never sent (a process paused between record and send)', async () => {
+    h.sim.setScript(FAST_SCRIPT);
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    const leadIds = await h.createLeads(business.id, 2);
+    // Created unannounced and leased at once by a stand-in worker, so the harness's worker leaves it alone.
+    const run = await createRun(h.store.db, { businessId: business.id, createdByUserId: null, name: 'paused', concurrency: 3, leads: { ids: leadIds } });
+    await startRun(h.store.db, business.id, run.id, 'paused-host:1');
+    const { lock_token } = await h.store.db.selectFrom('runs').select('lock_token').where('id', '=', run.id).executeTakeFirstOrThrow();
+    const lease = { runId: run.id, token: lock_token! };
+    const row = (await loadBusinessForDispatch(h.store.db, business.id))!;
+    const plan = { business: row, from: row.caller_id!, credentials: resolveCredentials(row.provider_credentials_ref, h.config)!, handlerUrl: `${h.config.publicUrl}/webhooks/twilio/answer` };
+    const jobs = await h.store.db.selectFrom('jobs').select(['id', 'phone_e164']).where('run_id', '=', run.id).orderBy('position').execute();
+    const signal = new AbortController().signal;
+
+    const reserve = async (index: number) => {
+      const target = { jobId: jobs[index]!.id, phone: jobs[index]!.phone_e164 };
+      const reserved = await reserveDial(h.ctx, lease, plan, target, signal);
+      if (reserved.kind !== 'reserved') throw new Error(`not reserved: ${reserved.kind}`);
+      return { target, reservation: reserved.reservation };
+    };
+    // Paused past the deadline: the monotonic clock says the record is older than half the window.
+    const late = await reserve(0);
+    const paused = { ...late.reservation, recordedBy: late.reservation.recordedBy - sendDeadlineMs(h.config) - 1 };
+    expect(await placeReservedCall(h.ctx, lease, plan, late.target, paused, signal)).toEqual({ kind: 'too_late' });
+    const lateJob = await h.store.db.selectFrom('jobs').select(['status', 'error']).where('id', '=', late.target.jobId).executeTakeFirstOrThrow();
+    expect(lateJob.status).toBe('failed');
+    expect(lateJob.error).toMatch(new RegExp(`^${DIAL_NOT_SENT}`));
+    expect(await h.slots.isHeld(business.id, paused.attemptId)).toBe(false);
+    // A fresh one goes out.
+    const fresh = await reserve(1);
+    expect((await placeReservedCall(h.ctx, lease, plan, fresh.target, fresh.reservation, signal)).kind).toBe('dialed');
+    // The witness: the carrier was asked for the second lead only.
+    const line = h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
+    expect(line.dials.map((dial) => dial.to)).toEqual([jobs[1]!.phone_e164]);
+    await h.expectCountersAgree(business.id, run.id);
   });
 
   it.skipIf(!setup.available)('an invalid caller id at the provider fails the run; nothing else is dialled', async () => {

@@ -45,9 +45,16 @@ export interface DialPlan {
   handlerUrl: string;
 }
 
+/** A dial record committed with its slot held: what {@link placeReservedCall} sends. */
+export interface Reservation {
+  attemptId: string;
+  /** `performance.now()` before the dial record was sent: the record is no older than this. */
+  recordedBy: number;
+}
+
 /** Steps 1–3: the slot is held and the dial record committed; nothing has left yet. */
 export type ReserveResult =
-  | { kind: 'reserved'; attemptId: string }
+  | { kind: 'reserved'; reservation: Reservation }
   /** Not dialled: the job was taken, the lease lost, or a cancel/stop committed first. */
   | { kind: 'not_dialed' }
   /** The database counts the business's cap as full (the slot pool lost state): wait for a call to end. */
@@ -59,9 +66,14 @@ export type DialResult =
   /** The provider refused this number for good; the job failed. */
   | { kind: 'rejected'; error: ProviderError }
   /** Every dial of this run will fail the same way (credentials, caller id): fail the run. */
-  | { kind: 'fatal'; error: ProviderError };
+  | { kind: 'fatal'; error: ProviderError }
+  /** Not sent: too long after its record (see {@link sendDeadlineMs}); the job failed unsent. */
+  | { kind: 'too_late' };
 
 const MAX_PROVIDER_TRIES = 6;
+
+/** The reason code of a job whose dial was recorded but never sent (see {@link sendDeadlineMs}). */
+export const DIAL_NOT_SENT = 'DIAL_NOT_SENT';
 
 /**
  * Steps 1–3: slot, dial record, hold. `signal` aborts a slot wait (cancel, stop, lease lost,
@@ -89,6 +101,7 @@ export async function reserveDial(
   ctx.metrics?.slotWaitSeconds.observe((performance.now() - waitStarted) / 1000);
 
   // 2. record, before the provider hears of it
+  const recordedBy = performance.now();
   let committed: CommitDialResult | undefined;
   try {
     committed = await commitDial(ctx.store.db, lease, business.id, target.jobId, attemptId);
@@ -106,7 +119,19 @@ export async function reserveDial(
     await onCallProgress(ctx, attemptId, { kind: 'ended', outcome: 'canceled' }, undefined);
     return { kind: 'not_dialed' };
   }
-  return { kind: 'reserved', attemptId };
+  return { kind: 'reserved', reservation: { attemptId, recordedBy } };
+}
+
+/**
+ * How long after its record a dial may still be sent: half the reconciliation window. A new
+ * owner marks a dial the provider has no record of `unknown` (and frees its slot) only once the
+ * window has passed since the record, so a process paused between record and send (SIGSTOP, a
+ * VM freeze, a long GC) must not send when it wakes: its call would be a live call the engine
+ * has written off. The monotonic clock keeps running while a process is paused; the other half
+ * of the window absorbs clock skew between hosts.
+ */
+export function sendDeadlineMs(config: EngineContext['config']): number {
+  return (config.reconcileWindowSeconds * 1000) / 2;
 }
 
 /**
@@ -118,10 +143,16 @@ export async function placeReservedCall(
   lease: LeaseHeld,
   plan: DialPlan,
   target: DialTarget,
-  attemptId: string,
+  { attemptId, recordedBy }: Reservation,
   signal: AbortSignal,
 ): Promise<DialResult> {
   const { business } = plan;
+  const lateByMs = performance.now() - recordedBy - sendDeadlineMs(ctx.config);
+  if (lateByMs > 0) {
+    ctx.logger.warn({ attemptId, runId: lease.runId, lateByMs: Math.round(lateByMs) }, 'dial not sent: too long after its record');
+    await failReservedDial(ctx, lease, business.id, attemptId, `${DIAL_NOT_SENT}: not sent within ${sendDeadlineMs(ctx.config) / 1000} s of its record (process paused or provider stalled); not retried`);
+    return { kind: 'too_late' };
+  }
   // 4. dial
   const request = {
     attemptId,

@@ -12,7 +12,7 @@ import { completeRun, failRun, loadBusinessForDispatch, readDispatchView, type D
 import { finalizeRequestedRun } from '../store/run-flags.ts';
 import type { LeaseHeld } from '../store/run-lease.ts';
 import type { Business, Run } from '../store/schema.ts';
-import { failReservedDial, hangUpLiveCalls, placeReservedCall, reserveDial, type DialPlan, type DialTarget } from './call-life.ts';
+import { failReservedDial, hangUpLiveCalls, placeReservedCall, reserveDial, type DialPlan, type DialTarget, type Reservation } from './call-life.ts';
 import type { EngineContext } from './context.ts';
 import { resolveCredentials } from './credentials.ts';
 import { reconcileLiveCalls, type ReconcileScope } from './reconcile.ts';
@@ -174,7 +174,8 @@ export class RunDriver {
       const reserved = await reserveDial(this.ctx, this.lease, plan, target, this.dialSignal);
       if (reserved.kind === 'business_full') await this.waitForEvent(plan, 1000);
       if (reserved.kind !== 'reserved') return;
-      this.sending = this.sending.then(() => this.send(plan, target, reserved.attemptId));
+      const { reservation } = reserved;
+      this.sending = this.sending.then(() => this.send(plan, target, reservation));
     } catch (error) {
       if (this.dialSignal.aborted) return;
       // Slot backend down (fail closed) or the database blipped: nothing was dialled. Back off.
@@ -184,13 +185,14 @@ export class RunDriver {
   }
 
   /** Sends one reserved attempt (see {@link sending}). */
-  private async send(plan: DialPlan, target: DialTarget, attemptId: string): Promise<void> {
+  private async send(plan: DialPlan, target: DialTarget, reservation: Reservation): Promise<void> {
+    const { attemptId } = reservation;
     try {
       if (this.fatal) {
         await failReservedDial(this.ctx, this.lease, this.businessId, attemptId, `${this.fatal.code}: ${this.fatal.message}`);
         return;
       }
-      const result = await placeReservedCall(this.ctx, this.lease, plan, target, attemptId, this.dialSignal);
+      const result = await placeReservedCall(this.ctx, this.lease, plan, target, reservation, this.dialSignal);
       if (result.kind === 'fatal') {
         this.fatal = result.error;
         this.halt('the provider refuses every dial of this run');
