@@ -25,6 +25,8 @@ export interface Config {
   workerId: string;
   logLevel: string;
   rateLimitPerMinute: number;
+  /** Where API rate-limit counters live: `redis` shares them across every API process. */
+  rateLimitStore: 'redis' | 'memory';
 }
 
 /** One row per variable: the README's configuration table is written from this list. */
@@ -46,6 +48,7 @@ export const CONFIG_VARIABLES = [
   ['OCQ_WORKER_ID', 'hostname:pid', 'Name a worker records in `locked_by_worker`.'],
   ['OCQ_LOG_LEVEL', 'info', 'pino log level.'],
   ['OCQ_RATE_LIMIT_PER_MINUTE', '600', 'API requests per token per minute.'],
+  ['OCQ_RATE_LIMIT_STORE', '`redis` with REDIS_URL, else `memory`', 'Where the rate-limit counters live: `redis` (one limit across every API process) or `memory` (per process).'],
 ] as const;
 
 type Env = Record<string, string | undefined>;
@@ -92,11 +95,17 @@ export function loadConfig(env: Env = process.env): Config {
   if ((accountSid === undefined) !== (authToken === undefined)) {
     throw new ConfigError(accountSid ? 'TWILIO_AUTH_TOKEN' : 'TWILIO_ACCOUNT_SID', 'TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN go together: set both or neither');
   }
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const rateLimitStore = env.OCQ_RATE_LIMIT_STORE || (redisUrl ? 'redis' : 'memory');
+  if (rateLimitStore !== 'redis' && rateLimitStore !== 'memory') {
+    throw new ConfigError('OCQ_RATE_LIMIT_STORE', `must be redis or memory, got "${rateLimitStore}"`);
+  }
+  if (rateLimitStore === 'redis' && !redisUrl) throw new ConfigError('OCQ_RATE_LIMIT_STORE', 'is redis but REDIS_URL is not set');
   const logLevel = env.OCQ_LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('OCQ_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   return {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl,
     dataDir: path.resolve(env.OCQ_DATA_DIR || './data'),
     host,
     port,
@@ -114,5 +123,6 @@ export function loadConfig(env: Env = process.env): Config {
     workerId: env.OCQ_WORKER_ID || `${os.hostname()}:${process.pid}`,
     logLevel,
     rateLimitPerMinute: integer(env, 'OCQ_RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    rateLimitStore,
   };
 }

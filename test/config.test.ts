@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       workerId: `${os.hostname()}:${process.pid}`,
       logLevel: 'info',
       rateLimitPerMinute: 600,
+      rateLimitStore: 'memory',
     });
     expect(path.isAbsolute(config.dataDir)).toBe(true);
   });
@@ -103,7 +104,14 @@ describe('loadConfig', () => {
     ['PORT', '1e3', /whole number/],
     ['PORT', '0x50', /whole number/],
     ['OCQ_LOG_LEVEL', 'verbose', /one of fatal, error, warn, info/],
+    ['OCQ_RATE_LIMIT_STORE', 'postgres', /redis or memory/],
+    ['OCQ_RATE_LIMIT_STORE', 'redis', /REDIS_URL is not set/],
   ];
+
+  it('shares the rate limit through Redis when there is one, unless told otherwise', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).rateLimitStore).toBe('redis');
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', OCQ_RATE_LIMIT_STORE: 'memory' }).rateLimitStore).toBe('memory');
+  });
 
   it.each(bad)('%s=%s fails naming the variable', (variable, value, problem) => {
     const error = configError({ [variable]: value });

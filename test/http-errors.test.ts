@@ -4,7 +4,8 @@
  * 404/413/415/429, a logged 500 without a stack for a real bug, OpenAPI and docs, health,
  * readiness (database and Redis) and Prometheus metrics.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { buildApp } from '../src/http/app.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.ts';
 import { createMetrics, liveCallsFromDatabase } from '../src/metrics.ts';
@@ -14,6 +15,7 @@ import { updateJobStatus } from '../src/store/transitions.ts';
 import { createCallSlots } from '../src/slots/index.ts';
 import { createTestApp, type TestApp } from './support/app.ts';
 import { snapshotTenantTables } from './support/db-snapshot.ts';
+import { freePort } from './support/net.ts';
 import { hasRedis, redisUrl } from './support/services.ts';
 import { storeFactories } from './support/stores.ts';
 
@@ -280,6 +282,32 @@ describe.each(storeFactories)('readiness and metrics wiring on $name', (factory)
       expect(text).toContain('ocq_slot_wait_seconds_bucket{le="0.005"} 1');
       expect(text).not.toContain('process_cpu');
       expect(scrapes).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it.runIf(factory.available && hasRedis)('with the Redis rate-limit store, API processes share one limit per token', async () => {
+    const t = await createTestApp(factory, { config: { rateLimitPerMinute: 4, rateLimitStore: 'redis', redisUrl } });
+    const second = await buildApp(t.deps); // another API process, same database and Redis
+    try {
+      const get = (app: FastifyInstance, headers: Record<string, string>) => app.inject({ method: 'GET', url: '/api/leads', headers });
+      for (const app of [t.app, second, t.app, second]) expect((await get(app, t.seed.A.viewer.headers)).statusCode).toBe(200);
+      expect((await get(t.app, t.seed.A.viewer.headers)).statusCode).toBe(429);
+      expect((await get(second, t.seed.A.viewer.headers)).statusCode).toBe(429);
+      expect((await get(second, t.seed.A.agent.headers)).statusCode).toBe(200);
+    } finally {
+      await second.close();
+      await t.close();
+    }
+  });
+
+  run('with the Redis rate-limit store and Redis unreachable, the API still answers (the limiter fails open)', async () => {
+    const t = await createTestApp(factory, { config: { rateLimitPerMinute: 2, rateLimitStore: 'redis', redisUrl: `redis://127.0.0.1:${await freePort()}` } });
+    try {
+      for (let i = 0; i < 4; i++) {
+        expect((await t.app.inject({ method: 'GET', url: '/api/leads', headers: t.seed.A.viewer.headers })).statusCode).toBe(200);
+      }
     } finally {
       await t.close();
     }

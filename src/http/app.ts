@@ -11,6 +11,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Static, TSchema } from '@sinclair/typebox';
+import type { Redis } from 'ioredis';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyTypeProvider } from 'fastify';
 import { auditRoutes } from './routes/audit.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -25,6 +26,7 @@ import { rateLimitKey, registerAuth, routeAccess } from './auth.ts';
 import type { AppDeps } from './context.ts';
 import { ErrorBodySchema, HttpError, RateLimitedError, registerErrorHandling, sendError } from './errors.ts';
 import { RequestLogController } from './request-log.ts';
+import { openConnection } from '../slots/redis-connection.ts';
 
 /**
  * Lets routes infer request types from their TypeBox schemas:
@@ -109,7 +111,9 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   registerJsonParser(app);
   app.addSchema(ErrorBodySchema);
 
+  const sharedCounters = rateLimitRedis(app, deps);
   await app.register(rateLimit, {
+    ...sharedCounters,
     global: true,
     max: deps.config.rateLimitPerMinute,
     timeWindow: 60_000,
@@ -136,4 +140,23 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   for (const plugin of options.extraPlugins ?? []) await app.register(plugin);
   await app.ready();
   return app;
+}
+
+/** Rate-limit counters in Redis, shared by every API process (`OCQ_RATE_LIMIT_STORE=redis`). */
+const RATE_LIMIT_KEY_PREFIX = 'ocq:rate-limit:';
+
+/**
+ * The rate limiter's Redis options, or none for per-process counters. The limiter fails OPEN
+ * (`skipOnError`): a Redis outage must not take the API down with it (dialling, which must fail
+ * closed, uses its own connections). The connection never queues commands while Redis is away,
+ * so a request does not wait for it.
+ */
+function rateLimitRedis(app: FastifyInstance, deps: AppDeps): { redis: Redis; nameSpace: string; skipOnError: true } | Record<string, never> {
+  if (deps.config.rateLimitStore !== 'redis' || !deps.config.redisUrl) return {};
+  const redis = openConnection(deps.config.redisUrl, { connectTimeoutMs: 2000, commandTimeoutMs: 500, reconnectMaxMs: 2000 }, 'ocq-rate-limit');
+  redis.on('error', (error: Error) => deps.logger.debug({ err: error }, 'rate-limit Redis connection error; requests are not limited meanwhile'));
+  app.addHook('onClose', async () => {
+    redis.disconnect();
+  });
+  return { redis, nameSpace: RATE_LIMIT_KEY_PREFIX, skipOnError: true };
 }
