@@ -30,6 +30,9 @@
  * OCQ_BENCH_API_SERVE_CPU_PROF=<dir> runs the serve child under `node --cpu-prof` (the profile is
  * written to <dir> when it exits on SIGTERM after the measures).
  *
+ * The load comes from a process of its own (bench/http-load.ts), started once for all windows, so
+ * neither this process's garbage collection nor the simulated carrier counts as server latency.
+ *
  * Notes on the load: autocannon's rate limit is a per-connection quota per 1 s window (each of the
  * `connections` sends its share back to back, then waits for the next window), so the 500 req/s
  * arrive as bursts of `connections` concurrent requests; its coordinated-omission correction uses
@@ -40,8 +43,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -55,6 +56,7 @@ import { upsertLeads, type LeadUpsertRow } from '../src/store/leads.ts';
 import { createRun } from '../src/store/runs.ts';
 import { createCarrierSim, type CarrierSim } from '../src/telephony/carrier-sim/index.ts';
 import { ACCOUNT_SID, AUTH_TOKEN, delay, freePort, REDIS_URL, ROOT, ScratchDatabases } from './engine-rig.ts';
+import { LoadChild, type LatencyResult, type LoadSpec } from './http-load.ts';
 import { formatTable, type Row } from './report.ts';
 import { percentile, round } from './stats.ts';
 
@@ -81,47 +83,6 @@ const RUN_COUNTER_FIELDS = new Set(['status', 'total', 'queued', 'in_progress', 
 
 const OUT_JSON = path.join(ROOT, '.tmp', 'bench-http-api.json');
 const LOG_DIR = path.join(ROOT, '.tmp');
-
-// ── autocannon, typed here (the package ships no types) ──────────────────────────────────────
-
-interface AutocannonHistogram {
-  average: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-}
-
-interface AutocannonResult {
-  duration: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  '2xx': number;
-  latency: AutocannonHistogram;
-  requests: AutocannonHistogram & { total: number; sent: number };
-  statusCodeStats: Record<string, { count: number }>;
-}
-
-interface AutocannonOptions {
-  url: string;
-  headers?: Record<string, string>;
-  connections: number;
-  overallRate?: number;
-  duration?: number;
-  amount?: number;
-  timeout?: number;
-  ignoreCoordinatedOmission?: boolean;
-}
-
-interface AutocannonTracker {
-  on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): AutocannonTracker;
-  stop(): void;
-}
-
-type Autocannon = (options: AutocannonOptions, done: (error: Error | null, result: AutocannonResult) => void) => AutocannonTracker;
-
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 // ── child processes: `node bin/ocq.js serve|worker` ──────────────────────────────────────────
 
@@ -251,44 +212,6 @@ async function waitHealthy(base: string, child: OcqChild): Promise<void> {
 
 // ── measure 1: GET /api/outbound/runs/:id at 500 req/s ───────────────────────────────────────
 
-export interface LatencyResult {
-  /** `autocannon`: overallRate over `connections`; `paced`: this file's open-loop sender, one request every 1000/rate ms. */
-  tool: 'autocannon' | 'paced';
-  connections: number;
-  targetRate: number;
-  durationS: number;
-  requests: number;
-  achievedRate: number;
-  /** Per-response times (ms), unrounded until here: autocannon's own (send to last byte), or the paced sender's. */
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-  /** autocannon's own histogram (whole ms); null for the paced sender. */
-  autocannon: { p50: number; p90: number; p99: number; max: number; average: number } | null;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  statusCodes: Record<string, number>;
-  /** Median time (ms) from the first to the last response within each 1 s window: ~1000 when evenly paced, less when bursty. */
-  burstSpanMsMedian: number;
-  /** Paced sender only: p99 of how late a request left against its schedule (ms); the sender's own jitter. */
-  senderLagP99?: number;
-  /** Proof that the run was dispatching: carrier dials and status callbacks (to the serve child) in the window. */
-  dialsDuring?: number;
-  callbacksDuring?: number;
-  /** Share of the window during which some runnable task of the machine waited for a CPU (/proc/pressure/cpu "some"), in %. */
-  cpuPressurePct?: number | null;
-  /** The path measured (the run, or /healthz for the control). */
-  path?: string;
-  /** CPU time (user + system) of the serve child per request in the window, and of the worker child over the window (ms). */
-  serveCpuMsPerRequest?: number | null;
-  workerCpuMs?: number | null;
-  /** The serve child's own view: Fastify's `responseTime` (onRequest to response sent) from its log lines; null when it does not log requests. */
-  server?: { n: number; p50: number; p90: number; p99: number; p999: number; max: number } | null;
-}
 
 /** Server-side times of the GETs of `pathPrefix` that completed in [fromMs, toMs] (epoch ms), from the serve child's pino log. */
 function serverSideTimes(logFile: string, pathPrefix: string, fromMs: number, toMs: number): LatencyResult['server'] {
@@ -351,152 +274,6 @@ function cpuPressureMicros(): number | null {
   } catch {
     return null;
   }
-}
-
-function summarise(
-  tool: LatencyResult['tool'],
-  connections: number,
-  durationS: number,
-  times: readonly number[],
-  responseAt: readonly number[],
-  started: number,
-  counts: { requests: number; errors: number; timeouts: number; non2xx: number; statusCodes: Record<string, number> },
-): LatencyResult {
-  const sorted = [...times].sort((a, b) => a - b);
-  const windows = new Map<number, { first: number; last: number }>();
-  for (const t of responseAt) {
-    const w = Math.floor((t - started) / 1000);
-    const win = windows.get(w);
-    if (!win) windows.set(w, { first: t, last: t });
-    else win.last = t;
-  }
-  const spans = [...windows.values()].map(({ first, last }) => last - first);
-  return {
-    tool,
-    connections,
-    targetRate: RATE,
-    durationS,
-    requests: counts.requests,
-    achievedRate: round(counts.requests / durationS, 1),
-    p50: round(percentile(sorted, 50), 2),
-    p90: round(percentile(sorted, 90), 2),
-    p99: round(percentile(sorted, 99), 2),
-    p999: round(percentile(sorted, 99.9), 2),
-    max: round(sorted.at(-1) ?? Number.NaN, 2),
-    mean: round(sorted.reduce((sum, x) => sum + x, 0) / Math.max(1, sorted.length), 2),
-    autocannon: null,
-    errors: counts.errors,
-    timeouts: counts.timeouts,
-    non2xx: counts.non2xx,
-    statusCodes: counts.statusCodes,
-    burstSpanMsMedian: round(percentile(spans, 50), 0),
-  };
-}
-
-/** autocannon at `overallRate: RATE` over `connections` for `seconds`. */
-function loadAutocannon(url: string, token: string, seconds: number, connections: number): Promise<LatencyResult> {
-  return new Promise((resolve, reject) => {
-    const times: number[] = [];
-    const at: number[] = [];
-    const started = performance.now();
-    // Bounded: autocannon stops itself after `duration`; this is the backstop.
-    const backstop = setTimeout(() => tracker.stop(), (seconds + 15) * 1000);
-    const tracker = autocannon(
-      { url, headers: { authorization: `Bearer ${token}` }, connections, overallRate: RATE, duration: seconds, timeout: 10, ignoreCoordinatedOmission: true },
-      (error, result) => {
-        clearTimeout(backstop);
-        if (error) return reject(error);
-        const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, s]) => [code, s.count]));
-        const summary = summarise('autocannon', connections, result.duration, times, at, started, {
-          requests: result.requests.total,
-          errors: result.errors,
-          timeouts: result.timeouts,
-          non2xx: result.non2xx,
-          statusCodes,
-        });
-        summary.autocannon = { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, average: result.latency.average };
-        resolve(summary);
-      },
-    );
-    tracker.on('response', (_client, statusCode, _bytes, responseTime) => {
-      // Only 2xx count toward latency (as autocannon's own histogram); errors are reported apart.
-      if (statusCode >= 200 && statusCode < 300) times.push(responseTime);
-      at.push(performance.now());
-    });
-  });
-}
-
-/**
- * The cross-check: an open-loop sender that starts one request every 1000/RATE ms on schedule,
- * whatever the earlier ones are doing (keep-alive sockets, up to 64 in flight), so 500 req/s
- * arrive evenly rather than in autocannon's per-second bursts. Bounded: RATE × seconds requests,
- * and a deadline of seconds + 15 s.
- */
-function loadPaced(url: string, token: string | null, seconds: number): Promise<LatencyResult> {
-  const total = RATE * seconds;
-  const interval = 1000 / RATE;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const target = new URL(url);
-  const times: number[] = [];
-  const at: number[] = [];
-  const lags: number[] = [];
-  const statusCodes: Record<string, number> = {};
-  let errors = 0;
-  let timeouts = 0;
-  let non2xx = 0;
-  let sent = 0;
-  let done = 0;
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const deadline = setTimeout(() => finish(), (seconds + 15) * 1000);
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (): void => {
-      clearTimeout(deadline);
-      clearTimeout(timer);
-      agent.destroy();
-      const durationS = (performance.now() - started) / 1000;
-      const result = summarise('paced', 64, round(durationS, 2), times, at, started, { requests: done, errors, timeouts, non2xx, statusCodes });
-      result.senderLagP99 = round(percentile(lags, 99), 2);
-      resolve(result);
-    };
-    const one = (): void => {
-      const t0 = performance.now();
-      const request = http.request(
-        { host: target.hostname, port: target.port, path: target.pathname, method: 'GET', agent, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 10_000 },
-        (response) => {
-          response.resume();
-          response.on('end', () => {
-            const status = response.statusCode ?? 0;
-            statusCodes[status] = (statusCodes[status] ?? 0) + 1;
-            if (status >= 200 && status < 300) times.push(performance.now() - t0);
-            else non2xx++;
-            at.push(performance.now());
-            if (++done + errors >= total) finish();
-          });
-        },
-      );
-      request.on('timeout', () => {
-        timeouts++;
-        request.destroy(new Error('timeout'));
-      });
-      request.on('error', () => {
-        errors++;
-        if (done + errors >= total) finish();
-      });
-      request.end();
-    };
-    const tick = (): void => {
-      const now = performance.now();
-      // Every request whose slot has come (catching up after a late timer), then sleep to the next slot.
-      while (sent < total && started + sent * interval <= now) {
-        lags.push(now - (started + sent * interval));
-        sent++;
-        one();
-      }
-      if (sent < total) timer = setTimeout(tick, Math.max(0, started + sent * interval - performance.now()));
-    };
-    tick();
-  });
 }
 
 // ── measure 2 diagnosis: where the INSERT of 100,000 jobs spends its time ─────────────────────
@@ -712,7 +489,9 @@ async function measure(options: HttpApiBenchOptions): Promise<HttpApiBenchResult
       `[bench] http-api: GET /api/outbound/runs/:id at ${RATE} req/s: ${WARMUP_SECONDS} s warm-up, then ${MEASURE_SECONDS} s each of autocannon ` +
         `(${CONNECTIONS} connections), autocannon (1 connection), evenly paced; then evenly paced on /healthz (control) ...\n`,
     );
-    const warm = await loadAutocannon(getUrl, a.token, WARMUP_SECONDS, CONNECTIONS);
+    const load = await LoadChild.start();
+    const spec = (tool: LoadSpec['tool'], url: string, token: string | null, seconds: number, connections: number): LoadSpec => ({ tool, url, token, seconds, connections, rate: RATE });
+    const warm = await load.run(spec('autocannon', getUrl, a.token, WARMUP_SECONDS, CONNECTIONS));
     const latency: LatencyResult[] = [];
     const windows: Array<{ result: LatencyResult; prefix: string; from: number; to: number }> = [];
     const window = async (path: string, run: () => Promise<LatencyResult>): Promise<void> => {
@@ -735,11 +514,15 @@ async function measure(options: HttpApiBenchOptions): Promise<HttpApiBenchResult
       windows.push({ result: measured, prefix: path === '/healthz' ? '/healthz' : `/api/outbound/runs/${runA.id}`, from, to });
     };
     const runPath = '/api/outbound/runs/:id';
-    await window(runPath, () => loadAutocannon(getUrl, a.token, MEASURE_SECONDS, CONNECTIONS));
-    if (CONNECTIONS !== 1) await window(runPath, () => loadAutocannon(getUrl, a.token, MEASURE_SECONDS, 1));
-    await window(runPath, () => loadPaced(getUrl, a.token, MEASURE_SECONDS));
-    // The control: the same paced load on a route with no token look-up and no database, on the same process.
-    await window('/healthz', () => loadPaced(`${base}/healthz`, null, MEASURE_SECONDS));
+    try {
+      await window(runPath, () => load.run(spec('autocannon', getUrl, a.token, MEASURE_SECONDS, CONNECTIONS)));
+      if (CONNECTIONS !== 1) await window(runPath, () => load.run(spec('autocannon', getUrl, a.token, MEASURE_SECONDS, 1)));
+      await window(runPath, () => load.run(spec('paced', getUrl, a.token, MEASURE_SECONDS, 64)));
+      // The control: the same paced load on a route with no token look-up and no database, on the same process.
+      await window('/healthz', () => load.run(spec('paced', `${base}/healthz`, null, MEASURE_SECONDS, 64)));
+    } finally {
+      load.close();
+    }
     const loadAfterLatency = os.loadavg()[0] ?? Number.NaN;
     // Give pino a moment to flush, then read the serve child's own timings of each window.
     await delay(200);
