@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIAL_NOT_SENT, placeReservedCall, reserveDial, sendDeadlineMs } from '../src/engine/call-life.ts';
 import { resolveCredentials } from '../src/engine/credentials.ts';
 import { loadBusinessForDispatch } from '../src/store/dispatch.ts';
-import { createRun } from '../src/store/runs.ts';
+import { createRunWith } from '../src/store/runs.ts';
 import { FAST_SCRIPT, startHarness, type Harness } from './support/engine-harness.ts';
 import { startRun } from './support/run-fixtures.ts';
 import { hasRedis, redisUrl } from './support/services.ts';
@@ -156,9 +156,12 @@ describe.each(setups)('engine on $name', (setup) => {
     h.sim.setScript(FAST_SCRIPT);
     const business = await h.createBusiness({ maxConcurrentCalls: 3 });
     const leadIds = await h.createLeads(business.id, 2);
-    // Created unannounced and leased at once by a stand-in worker, so the harness's worker leaves it alone.
-    const run = await createRun(h.store.db, { businessId: business.id, createdByUserId: null, name: 'paused', concurrency: 3, leads: { ids: leadIds } });
-    await startRun(h.store.db, business.id, run.id, 'paused-host:1');
+    // Created and leased by a stand-in worker in one transaction, so the harness's worker never sees it free.
+    const run = await createRunWith(
+      h.store.db,
+      { businessId: business.id, createdByUserId: null, name: 'paused', concurrency: 3, leads: { ids: leadIds } },
+      { inTransaction: (trx, created) => startRun(trx, business.id, created.id, 'paused-host:1') },
+    );
     const { lock_token } = await h.store.db.selectFrom('runs').select('lock_token').where('id', '=', run.id).executeTakeFirstOrThrow();
     const lease = { runId: run.id, token: lock_token! };
     const row = (await loadBusinessForDispatch(h.store.db, business.id))!;

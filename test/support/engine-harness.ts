@@ -180,8 +180,11 @@ export async function startHarness(factory: StoreFactory, options: HarnessOption
       }
     },
     async expectCountersAgree(businessId, runId) {
-      const run = await getRun(store.db, businessId, runId);
-      const counts = await countJobsByStatus(store.db, businessId, runId);
+      // One snapshot: a call of the run may still be moving between two separate reads.
+      const { run, counts } = await store.db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .execute(async (trx) => ({ run: await getRun(trx, businessId, runId), counts: await countJobsByStatus(trx, businessId, runId) }));
       const c = (s: keyof typeof counts) => counts[s] ?? 0;
       expect(run).toBeDefined();
       expect({
