@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openRunEventStreamCount, RunEventStream } from '../src/http/run-event-stream.ts';
 import type { RunJson } from '../src/http/schemas.ts';
+import { SharedRunReads } from '../src/http/shared-run-reads.ts';
 import { newId } from '../src/store/ids.ts';
 import { getRun } from '../src/store/runs.ts';
 import type { TestApp } from './support/app.ts';
@@ -112,6 +113,22 @@ describe.each(storeFactories)('run events (SSE) on $name', (factory) => {
     expect(await nextRun(late, 'status')).toMatchObject({ id: other.id, status: 'stopped' });
     expect((await late.next()).event).toBe('end');
     await late.ended;
+  });
+
+  it.skipIf(!factory.available)('streams of one run share each re-read, but never one that started before they asked', async () => {
+    const { A, B } = t.seed;
+    const run = await createRunViaApi(t, A, await leadsOf(t, A, 2));
+    const reads = new SharedRunReads(t.store.db);
+    const first = reads.read(A.businessId, run.id);
+    expect(reads.read(A.businessId, run.id)).toBe(first); // asked in the same turn: one query
+    expect(reads.read(B.businessId, run.id)).not.toBe(first); // another business: its own, scoped read
+    await new Promise((resolve) => setImmediate(resolve)); // the first read has started
+    await startRun(t.store.db, A.businessId, run.id);
+    const later = reads.read(A.businessId, run.id);
+    expect(later).not.toBe(first);
+    expect((await later)?.status).toBe('running');
+    expect((await first)?.id).toBe(run.id);
+    expect(await reads.read(B.businessId, run.id)).toBeUndefined();
   });
 
   it.skipIf(!factory.available)('drops its subscription when the client goes away', async () => {

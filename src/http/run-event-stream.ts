@@ -8,7 +8,8 @@
  *   : heartbeat       a comment every 15 s, which also re-reads the run (notifications are best-effort)
  *
  * Re-reads are serialised and coalesced: a burst of events costs one read, and the client sees
- * each distinct state once, in order.
+ * each distinct state once, in order. The route shares each read among the run's streams
+ * (shared-run-reads.ts).
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';

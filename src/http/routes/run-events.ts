@@ -4,16 +4,17 @@
  * stream opens: a foreign or missing id is a plain 404, like every other run route.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { getRun } from '../../store/runs.ts';
 import type { AppDeps } from '../context.ts';
 import { requireRole } from '../auth.ts';
 import { loadRun } from '../run-access.ts';
 import { RunEventHub } from '../run-event-hub.ts';
 import { RunEventStream } from '../run-event-stream.ts';
+import { SharedRunReads } from '../shared-run-reads.ts';
 import { RunIdParams } from '../schemas.ts';
 
 export const runEventRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const hub = new RunEventHub(deps.store.notifier);
+  const reads = new SharedRunReads(deps.store.db);
   const streams = new Set<RunEventStream>();
   // Open streams would keep the server from closing: end them first.
   app.addHook('preClose', async () => {
@@ -37,7 +38,7 @@ export const runEventRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
       const runId = request.params.id;
       await loadRun(deps, request, auth, runId);
 
-      const readRun = () => getRun(deps.store.db, auth.businessId, runId);
+      const readRun = () => reads.read(auth.businessId, runId);
       let stopWatching = (): void => undefined;
       reply.hijack();
       reply.raw.writeHead(200, {
