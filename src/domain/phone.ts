@@ -11,10 +11,10 @@ import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from
 export type PhoneRejection = 'phone_missing' | 'phone_invalid_characters' | 'phone_invalid';
 export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: PhoneRejection };
 
-/** What a stored phone must look like (the leads.phone_e164 CHECK). */
 /** A business's region when none is known (the schema's default too: migrations/001). */
 export const DEFAULT_REGION = 'IL';
 
+/** What a stored phone must look like (the leads.phone_e164 CHECK). */
 export const E164_PATTERN = /^\+[1-9][0-9]{6,14}$/;
 
 /** Digits, a leading plus or `00`, and the separators people type. Letters (and `ext.`) are refused. */
