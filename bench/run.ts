@@ -13,6 +13,7 @@
  */
 import { runEngineBench } from './engine.ts';
 import { formatTable, type Row } from './report.ts';
+import { settleDatabase } from './settle.ts';
 
 const args = new Set(process.argv.slice(2));
 const started = performance.now();
@@ -21,6 +22,7 @@ const rows: Row[] = [];
 if (!args.has('--http-only')) rows.push(...(await runEngineBench()));
 
 if (!args.has('--engine-only')) {
+  if (!args.has('--http-only')) process.stderr.write(`[bench] the database settled in ${await settleDatabase()} ms\n`);
   // The GET latency first: the lead import leaves 200,000 fresh rows for autovacuum to chew on.
   try {
     process.stderr.write('[bench] HTTP API against ocq serve + worker ...\n');
@@ -29,6 +31,7 @@ if (!args.has('--engine-only')) {
   } catch (error) {
     rows.push({ measure: 'HTTP API (bench/http-api.ts)', unit: '', ocq: null, baseline: null, target: '', pass: null, note: `failed: ${error instanceof Error ? error.message : String(error)}` });
   }
+  process.stderr.write(`[bench] the database settled in ${await settleDatabase()} ms\n`);
   try {
     const { benchLeadImport } = await import('./http-leads.ts');
     process.stderr.write('[bench] lead import over HTTP ...\n');
