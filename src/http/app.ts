@@ -26,7 +26,7 @@ import { rateLimitKey, registerAuth, routeAccess } from './auth.ts';
 import type { AppDeps } from './context.ts';
 import { ErrorBodySchema, HttpError, RateLimitedError, registerErrorHandling, sendError } from './errors.ts';
 import { RequestLogController } from './request-log.ts';
-import { openConnection } from '../slots/redis-connection.ts';
+import { openConnection, whenReady } from '../slots/redis-connection.ts';
 
 /**
  * Lets routes infer request types from their TypeBox schemas:
@@ -111,7 +111,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   registerJsonParser(app);
   app.addSchema(ErrorBodySchema);
 
-  const sharedCounters = rateLimitRedis(app, deps);
+  const sharedCounters = await rateLimitRedis(app, deps);
   await app.register(rateLimit, {
     ...sharedCounters,
     global: true,
@@ -144,6 +144,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
 
 /** Rate-limit counters in Redis, shared by every API process (`OCQ_RATE_LIMIT_STORE=redis`). */
 const RATE_LIMIT_KEY_PREFIX = 'ocq:rate-limit:';
+const RATE_LIMIT_CONNECT_WAIT_MS = 2000;
 
 /**
  * The rate limiter's Redis options, or none for per-process counters. The limiter fails OPEN
@@ -151,12 +152,17 @@ const RATE_LIMIT_KEY_PREFIX = 'ocq:rate-limit:';
  * closed, uses its own connections). The connection never queues commands while Redis is away,
  * so a request does not wait for it.
  */
-function rateLimitRedis(app: FastifyInstance, deps: AppDeps): { redis: Redis; nameSpace: string; skipOnError: true } | Record<string, never> {
+async function rateLimitRedis(app: FastifyInstance, deps: AppDeps): Promise<{ redis: Redis; nameSpace: string; skipOnError: true } | Record<string, never>> {
   if (deps.config.rateLimitStore !== 'redis' || !deps.config.redisUrl) return {};
   const redis = openConnection(deps.config.redisUrl, { connectTimeoutMs: 2000, commandTimeoutMs: 500, reconnectMaxMs: 2000 }, 'ocq-rate-limit');
   redis.on('error', (error: Error) => deps.logger.debug({ err: error }, 'rate-limit Redis connection error; requests are not limited meanwhile'));
   app.addHook('onClose', async () => {
     redis.disconnect();
   });
+  // Counting from the first request: the server starts once the connection is up, or after
+  // RATE_LIMIT_CONNECT_WAIT_MS without it (then unlimited until Redis answers).
+  await whenReady(redis, RATE_LIMIT_CONNECT_WAIT_MS).catch((error: unknown) =>
+    deps.logger.warn({ err: error }, 'rate-limit Redis not reachable at start; requests are not limited until it is'),
+  );
   return { redis, nameSpace: RATE_LIMIT_KEY_PREFIX, skipOnError: true };
 }
