@@ -94,6 +94,28 @@ describe.each(setups)('engine on $name', (setup) => {
     await expect(h.runControl.cancel(business.id, run.id, user)).rejects.toMatchObject({ code: 'run_already_ended', details: { status: 'cancelled' } });
   });
 
+  it.skipIf(!setup.available)('cancel: attempts reserved behind a retrying send never leave', async () => {
+    h.sim.setScript({ ...FAST_SCRIPT, talkMs: [100, 300] });
+    const business = await h.createBusiness({ maxConcurrentCalls: 3 });
+    const line = () => h.sim.record.callerId(h.config.twilio.accountSid!, business.callerId);
+    // The first send meets three 5xx answers (retried after 0.25, 0.5 and 1 s); the next two jobs are
+    // reserved meanwhile and wait behind it, in job order.
+    h.sim.faults.failNextCreates(3, 500);
+    const run = await h.createRun(business.id, await h.createLeads(business.id, 10), 3);
+    await expect.poll(async () => (await h.store.db.selectFrom('runs').select('dialing_count').where('id', '=', run.id).executeTakeFirstOrThrow()).dialing_count, { timeout: 10_000 }).toBe(3);
+    expect(line().dials).toHaveLength(0);
+    const result = await h.runControl.cancel(business.id, run.id, user);
+    const dialsAtResponse = line().dials.length;
+    const ended = await h.waitForRun(business.id, run.id, ['cancelled', 'completed', 'stopped', 'failed']);
+    expect(ended.status).toBe('cancelled');
+    // Only the attempt already being sent may have left; the two waiting behind it never did.
+    expect(line().dials.length).toBe(dialsAtResponse);
+    expect(dialsAtResponse).toBeLessThanOrEqual(1);
+    expect(result.cancelledJobs).toBe(7);
+    expect(ended.cancelled_count).toBeGreaterThanOrEqual(9);
+    await h.expectCountersAgree(business.id, run.id);
+  });
+
   it.skipIf(!setup.available)('stop: live calls are hung up at once and the run is stopped', async () => {
     h.sim.setScript({ ...FAST_SCRIPT, talkMs: [60_000, 60_000] });
     const business = await h.createBusiness({ maxConcurrentCalls: 3 });

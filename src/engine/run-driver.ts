@@ -12,7 +12,7 @@ import { completeRun, failRun, loadBusinessForDispatch, readDispatchView, type D
 import { finalizeRequestedRun } from '../store/run-flags.ts';
 import type { LeaseHeld } from '../store/run-lease.ts';
 import type { Business, Run } from '../store/schema.ts';
-import { failReservedDial, hangUpLiveCalls, placeReservedCall, reserveDial, type DialPlan, type DialTarget, type Reservation } from './call-life.ts';
+import { failReservedDial, hangUpLiveCalls, onCallProgress, placeReservedCall, reserveDial, type DialPlan, type DialTarget, type Reservation } from './call-life.ts';
 import type { EngineContext } from './context.ts';
 import { resolveCredentials } from './credentials.ts';
 import { reconcileLiveCalls, type ReconcileScope } from './reconcile.ts';
@@ -188,6 +188,12 @@ export class RunDriver {
   private async send(plan: DialPlan, target: DialTarget, reservation: Reservation): Promise<void> {
     const { attemptId } = reservation;
     try {
+      if (this.interruptController.signal.aborted) {
+        // A cancel or stop arrived before this attempt's turn: it never leaves. Its job is
+        // cancelled like a queued one, and its slot freed.
+        await onCallProgress(this.ctx, attemptId, { kind: 'ended', outcome: 'canceled' }, undefined);
+        return;
+      }
       if (this.fatal) {
         await failReservedDial(this.ctx, this.lease, this.businessId, attemptId, `${this.fatal.code}: ${this.fatal.message}`);
         return;
