@@ -3,8 +3,7 @@
  * default) and PostgreSQL + Redis. The carrier's record is the witness, never our counters.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIAL_NOT_SENT, placeReservedCall, reserveDial, sendDeadlineMs } from '../src/engine/call-life.ts';
-import { resolveCredentials } from '../src/engine/credentials.ts';
+import { DIAL_NOT_SENT, dialPlanFor, placeReservedCall, reserveDial, sendDeadlineMs } from '../src/engine/call-life.ts';
 import { loadBusinessForDispatch } from '../src/store/dispatch.ts';
 import { createRunWith } from '../src/store/runs.ts';
 import { FAST_SCRIPT, startHarness, type Harness } from './support/engine-harness.ts';
@@ -186,8 +185,7 @@ describe.each(setups)('engine on $name', (setup) => {
     );
     const { lock_token } = await h.store.db.selectFrom('runs').select('lock_token').where('id', '=', run.id).executeTakeFirstOrThrow();
     const lease = { runId: run.id, token: lock_token! };
-    const row = (await loadBusinessForDispatch(h.store.db, business.id))!;
-    const plan = { business: row, from: row.caller_id!, credentials: resolveCredentials(row.provider_credentials_ref, h.config)!, handlerUrl: `${h.config.publicUrl}/webhooks/twilio/answer` };
+    const plan = dialPlanFor((await loadBusinessForDispatch(h.store.db, business.id))!, h.config)!;
     const jobs = await h.store.db.selectFrom('jobs').select(['id', 'phone_e164']).where('run_id', '=', run.id).orderBy('position').execute();
     const signal = new AbortController().signal;
 

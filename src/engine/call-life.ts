@@ -30,6 +30,7 @@ import { classifyProviderError, mayHaveReachedProvider } from '../telephony/erro
 import type { CallProgress, ProviderCall, ProviderCredentials } from '../telephony/port.ts';
 import { statusCallbackUrlFor } from '../telephony/webhook-route.ts';
 import { callSlotTtlMs, SLOT_RESERVATION_MS, type EngineContext } from './context.ts';
+import { resolveCredentials } from './credentials.ts';
 import { publishRunEvent } from './run-events.ts';
 
 export interface DialTarget {
@@ -69,6 +70,21 @@ export type DialResult =
   | { kind: 'fatal'; error: ProviderError }
   /** Not sent: too long after its record (see {@link sendDeadlineMs}); the job failed unsent. */
   | { kind: 'too_late' };
+
+/**
+ * How `business` dials, or null when it cannot (no caller id, or no provider credentials): its
+ * credentials, caller id and the TwiML URL answered calls fetch.
+ */
+export function dialPlanFor(business: Business, config: EngineContext['config']): DialPlan | null {
+  const credentials = resolveCredentials(business.provider_credentials_ref, config);
+  if (!business.caller_id || !credentials) return null;
+  return {
+    business,
+    from: business.caller_id,
+    credentials,
+    handlerUrl: business.call_handler_url ?? `${config.publicUrl}/webhooks/twilio/answer`,
+  };
+}
 
 const MAX_PROVIDER_TRIES = 6;
 

@@ -12,9 +12,8 @@ import { completeRun, failRun, loadBusinessForDispatch, readDispatchView, type D
 import { finalizeRequestedRun } from '../store/run-flags.ts';
 import type { LeaseHeld } from '../store/run-lease.ts';
 import type { Business, Run } from '../store/schema.ts';
-import { failReservedDial, hangUpLiveCalls, onCallProgress, placeReservedCall, reserveDial, type DialPlan, type DialTarget, type Reservation } from './call-life.ts';
+import { dialPlanFor, failReservedDial, hangUpLiveCalls, onCallProgress, placeReservedCall, reserveDial, type DialPlan, type DialTarget, type Reservation } from './call-life.ts';
 import type { EngineContext } from './context.ts';
-import { resolveCredentials } from './credentials.ts';
 import { reconcileLiveCalls, type ReconcileScope } from './reconcile.ts';
 import { publishRunEvent } from './run-events.ts';
 
@@ -258,21 +257,10 @@ export class RunDriver {
   private async currentBusiness(): Promise<Business | undefined> {
     if (!this.business || Date.now() - this.businessReadAt > BUSINESS_REFRESH_MS) {
       this.business = (await loadBusinessForDispatch(this.ctx.store.db, this.businessId)) ?? this.business;
-      this.plan = this.business ? this.planFor(this.business) : null;
+      this.plan = this.business ? dialPlanFor(this.business, this.ctx.config) : null;
       this.businessReadAt = Date.now();
     }
     return this.business;
-  }
-
-  private planFor(business: Business): DialPlan | null {
-    const credentials = resolveCredentials(business.provider_credentials_ref, this.ctx.config);
-    if (!business.caller_id || !credentials) return null;
-    return {
-      business,
-      from: business.caller_id,
-      credentials,
-      handlerUrl: business.call_handler_url ?? `${this.ctx.config.publicUrl}/webhooks/twilio/answer`,
-    };
   }
 
   private reconcileScope(plan: DialPlan): ReconcileScope {
