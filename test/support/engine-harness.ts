@@ -180,11 +180,22 @@ export async function startHarness(factory: StoreFactory, options: HarnessOption
       }
     },
     async expectCountersAgree(businessId, runId) {
-      // One snapshot: a call of the run may still be moving between two separate reads.
-      const { run, counts } = await store.db
+      // Every read in one snapshot: calls of this run (or another run of the business) may still
+      // be moving between separate reads.
+      const { run, counts, businessLive } = await store.db
         .transaction()
         .setIsolationLevel('repeatable read')
-        .execute(async (trx) => ({ run: await getRun(trx, businessId, runId), counts: await countJobsByStatus(trx, businessId, runId) }));
+        .execute(async (trx) => ({
+          run: await getRun(trx, businessId, runId),
+          counts: await countJobsByStatus(trx, businessId, runId),
+          businessLive: (
+            await sql<{ counter: number; live: number }>`
+              SELECT b.live_calls AS counter,
+                     (SELECT count(*)::int FROM jobs j
+                       WHERE j.business_id = b.id AND j.status IN ('dialing', 'ringing', 'in_call')) AS live
+                FROM businesses b WHERE b.id = ${businessId}`.execute(trx)
+          ).rows,
+        }));
       const c = (s: keyof typeof counts) => counts[s] ?? 0;
       expect(run).toBeDefined();
       expect({
@@ -214,15 +225,9 @@ export async function startHarness(factory: StoreFactory, options: HarnessOption
       });
       const terminal = c('completed') + c('no_answer') + c('busy') + c('failed') + c('cancelled') + c('unknown');
       expect(run!.cursor_position).toBe(terminal);
-      // The business's live-call counter (the database cap) agrees with its job rows too. Both are
-      // read in one statement (one snapshot): another run of the business may still be dialling.
-      const agreement = await sql<{ counter: number; live: number }>`
-        SELECT b.live_calls AS counter,
-               (SELECT count(*)::int FROM jobs j
-                 WHERE j.business_id = b.id AND j.status IN ('dialing', 'ringing', 'in_call')) AS live
-          FROM businesses b WHERE b.id = ${businessId}`.execute(store.db);
-      expect(agreement.rows).toHaveLength(1);
-      expect(agreement.rows[0]!.counter).toBe(agreement.rows[0]!.live);
+      // The business's live-call counter (the database cap) agrees with its job rows too.
+      expect(businessLive).toHaveLength(1);
+      expect(businessLive[0]!.counter).toBe(businessLive[0]!.live);
     },
     async close() {
       for (const worker of workers) await worker.stop();
