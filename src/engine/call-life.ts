@@ -163,10 +163,11 @@ export async function placeReservedCall(
   signal: AbortSignal,
 ): Promise<DialResult> {
   const { business } = plan;
-  const lateByMs = performance.now() - recordedBy - sendDeadlineMs(ctx.config);
+  const deadlineMs = sendDeadlineMs(ctx.config);
+  const lateByMs = performance.now() - recordedBy - deadlineMs;
   if (lateByMs > 0) {
     ctx.logger.warn({ attemptId, runId: lease.runId, lateByMs: Math.round(lateByMs) }, 'dial not sent: too long after its record');
-    await failReservedDial(ctx, lease, business.id, attemptId, `${DIAL_NOT_SENT}: not sent within ${sendDeadlineMs(ctx.config) / 1000} s of its record (process paused or provider stalled); not retried`);
+    await failReservedDial(ctx, lease, business.id, attemptId, `${DIAL_NOT_SENT}: not sent within ${deadlineMs / 1000} s of its record (process paused or provider stalled); not retried`);
     return { kind: 'too_late' };
   }
   // 4. dial
